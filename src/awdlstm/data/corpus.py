@@ -1,0 +1,228 @@
+"""Load a corpus (a known name or a folder) into a vocabulary and three id arrays.
+
+Lines: a file is split on ``\\n``; a final fragment after the last newline that is empty
+or whitespace-only is not a line (the PTB-char files end in ``\\n`` plus one space, so
+this yields exactly the line and token counts of shared/data/README.md). Every line,
+empty ones included, contributes one ``<eos>``.
+
+Tokens: ``split`` tokenizer: ``line.split()``; ``chars``: every character of the line
+(a trailing ``\\r`` removed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AwdlstmError
+from .download import fetch_corpus
+from .paths import DATA_ENV, cache_root
+from .sources import KNOWN, SPLIT_FILE_PATTERNS, SPLITS
+from .vocab import EOS, Vocabulary
+
+# Bump when tokenisation or the cache layout changes: old cache entries are then ignored.
+CACHE_FORMAT = 1
+TOKENIZERS = ("split", "chars")
+LEVELS = ("word", "char")
+
+
+@dataclass
+class SplitStats:
+    """Counts for one split; ``oov`` counts tokens absent from the training vocabulary."""
+
+    lines: int
+    tokens: int
+    oov: int
+
+
+@dataclass
+class Corpus:
+    """A numericalised corpus. ``train``/``valid``/``test`` are int64 id arrays."""
+
+    name: str
+    level: str
+    vocab: Vocabulary
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    stats: dict[str, SplitStats]
+    folder: Path
+    cache_path: Path | None = None
+
+    def split(self, name: str) -> np.ndarray:
+        if name not in SPLITS:
+            raise AwdlstmError(f"unknown split '{name}'; valid: {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AwdlstmError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                           f"{e.start}); convert the file to UTF-8") from None
+    except OSError as e:
+        raise AwdlstmError(f"{path}: cannot read ({e.strerror})") from None
+    lines = text.split("\n")
+    if lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def tokenize(lines: list[str], tokenizer: str) -> list[str]:
+    out: list[str] = []
+    if tokenizer == "split":
+        for line in lines:
+            out.extend(line.split())
+            out.append(EOS)
+    else:
+        for line in lines:
+            out.extend(line.rstrip("\r"))
+            out.append(EOS)
+    return out
+
+
+def find_split_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise AwdlstmError(f"{folder}: no such corpus folder; give a folder holding train.txt, "
+                           f"valid.txt and test.txt, or a known corpus name ({', '.join(KNOWN)})")
+    files = {}
+    for split in SPLITS:
+        for pattern in SPLIT_FILE_PATTERNS:
+            candidate = folder / pattern.format(split=split)
+            if candidate.is_file():
+                files[split] = candidate
+                break
+        else:
+            names = ", ".join(p.format(split=split) for p in SPLIT_FILE_PATTERNS)
+            raise AwdlstmError(f"{folder}: no {split} split; expected one of {names}")
+    return files
+
+
+def resolve(name_or_path: str, data_dir: str | Path | None = None, download: bool = True,
+            progress: bool = True) -> tuple[str, Path]:
+    """Return (corpus name, folder). Order for a known name: ``data_dir/<name>`` →
+    ``$AWDLSTM_DATA/<name>`` → the cache → a download into the cache."""
+    if name_or_path in KNOWN:
+        name = name_or_path
+        for base in (data_dir, os.environ.get(DATA_ENV)):
+            if base and (Path(base).expanduser() / name).is_dir():
+                return name, Path(base).expanduser() / name
+        cached = cache_root() / "corpora" / name
+        if cached.is_dir():
+            return name, cached
+        if not download:
+            raise AwdlstmError(f"corpus '{name}' not found in --data-dir, ${DATA_ENV} or "
+                               f"{cached.parent}, and downloading is off")
+        return name, fetch_corpus(KNOWN[name], cached, progress)
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path.resolve().name, path
+    if os.sep in name_or_path or path.exists() or name_or_path.startswith("."):
+        find_split_files(path)  # raises the precise error
+    raise AwdlstmError(f"unknown corpus '{name_or_path}'; give a folder holding train.txt, "
+                       f"valid.txt and test.txt, or one of: {', '.join(KNOWN)}, synthetic")
+
+
+def _cache_key(files: dict[str, Path], tokenizer: str) -> str:
+    h = hashlib.sha256(f"awdlstm-corpus-v{CACHE_FORMAT}:{tokenizer}".encode())
+    for split in SPLITS:
+        h.update(hashlib.sha256(files[split].read_bytes()).digest())
+    return h.hexdigest()[:32]
+
+
+def _numericalise(files: dict[str, Path], tokenizer: str) -> tuple[Vocabulary, dict, dict]:
+    arrays, stats = {}, {}
+    tokens = {}
+    for split in SPLITS:
+        lines = read_lines(files[split])
+        if not lines:
+            raise AwdlstmError(f"{files[split]}: the {split} split is empty; every split needs "
+                               f"at least one line of text")
+        tokens[split] = tokenize(lines, tokenizer)
+        stats[split] = SplitStats(lines=len(lines), tokens=len(tokens[split]), oov=0)
+    vocab = Vocabulary.build(tokens["train"])
+    for split in SPLITS:
+        unseen = [t for t in tokens[split] if t not in vocab]
+        stats[split].oov = len(unseen)
+        if unseen and vocab.unk_id is None:
+            raise AwdlstmError(f"{files[split]}: token '{unseen[0]}' does not occur in the "
+                               f"training split and the corpus has no <unk>; map unseen tokens "
+                               f"to <unk> in train.txt too, or add them to the training text")
+        arrays[split] = vocab.encode(tokens[split])
+    return vocab, arrays, stats
+
+
+def _write_cache(path: Path, vocab: Vocabulary, arrays: dict, stats: dict, files: dict) -> None:
+    """Write into a temporary folder beside ``path`` and rename it: readers never see a
+    half-written entry, and an interrupted write leaves only a stray temp folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        (tmp / "vocab.json").write_text(json.dumps(vocab.itos, ensure_ascii=False))
+        for split in SPLITS:
+            np.save(tmp / f"{split}.npy", arrays[split].astype(np.int32))
+        meta = {"stats": {s: vars(st) for s, st in stats.items()},
+                "files": {s: str(f) for s, f in files.items()}}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not path.is_dir():
+            raise
+
+
+def _read_cache(path: Path) -> tuple[Vocabulary, dict, dict] | None:
+    try:
+        vocab = Vocabulary(json.loads((path / "vocab.json").read_text()))
+        meta = json.loads((path / "meta.json").read_text())
+        arrays = {s: np.load(path / f"{s}.npy").astype(np.int64) for s in SPLITS}
+        stats = {s: SplitStats(**meta["stats"][s]) for s in SPLITS}
+    except (OSError, ValueError, KeyError):
+        return None
+    return vocab, arrays, stats
+
+
+def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: str | None = None,
+                tokenizer: str | None = None, use_cache: bool = True, download: bool = True,
+                progress: bool = True) -> Corpus:
+    """Load a corpus by known name, ``synthetic``, or folder path.
+
+    ``level`` ("word" or "char") decides the metric; ``tokenizer`` ("split" or "chars")
+    how lines become tokens. Known corpora fix both; a folder defaults to word/split, and
+    ``level="char"`` on a folder defaults to the ``chars`` tokenizer.
+    """
+    if name_or_path == "synthetic":
+        from .synthetic import SyntheticSpec, ensure_synthetic
+        folder = ensure_synthetic(SyntheticSpec())
+        name = "synthetic"
+    else:
+        name, folder = resolve(name_or_path, data_dir, download, progress)
+    # A known corpus, by name or by a folder named after it, fixes level and tokenizer.
+    known = KNOWN.get(name)
+    if known is not None and level is None and tokenizer is None:
+        level, tokenizer = known.level, known.tokenizer
+    level = level or "word"
+    if level not in LEVELS:
+        raise AwdlstmError(f"unknown level '{level}'; valid: {', '.join(LEVELS)}")
+    tokenizer = tokenizer or ("chars" if level == "char" else "split")
+    if tokenizer not in TOKENIZERS:
+        raise AwdlstmError(f"unknown tokenizer '{tokenizer}'; valid: {', '.join(TOKENIZERS)}")
+
+    files = find_split_files(folder)
+    cache_path = cache_root() / "tokens" / _cache_key(files, tokenizer) if use_cache else None
+    loaded = _read_cache(cache_path) if cache_path is not None and cache_path.is_dir() else None
+    if loaded is None:
+        loaded = _numericalise(files, tokenizer)
+        if cache_path is not None:
+            _write_cache(cache_path, *loaded, files)
+    vocab, arrays, stats = loaded
+    return Corpus(name=name, level=level, vocab=vocab, stats=stats, folder=folder,
+                  cache_path=cache_path, **arrays)

@@ -1,0 +1,43 @@
+"""What ``awdlstm data`` prints: per-split counts, vocabulary, and where the cache is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .corpus import Corpus, load_corpus
+from .sources import SPLITS
+from .synthetic import SyntheticSpec, write_synthetic
+
+
+def format_summary(corpus: Corpus) -> str:
+    rows = [f"corpus {corpus.name} ({corpus.level} level) from {corpus.folder}",
+            f"{'split':<6} {'lines':>11} {'tokens':>12} {'oov':>9}"]
+    for split in SPLITS:
+        st = corpus.stats[split]
+        rows.append(f"{split:<6} {st.lines:>11,} {st.tokens:>12,} {st.oov:>9,}")
+    rows.append(f"vocabulary {len(corpus.vocab):,} (train split, <eos> included"
+                f"{', <unk> present' if corpus.vocab.unk_id is not None else ''})")
+    rows.append(f"cache {corpus.cache_path}")
+    return "\n".join(rows)
+
+
+def data_summary(name_or_path: str, data_dir: str | None = None, level: str | None = None,
+                 tokenizer: str | None = None, download: bool = True) -> str:
+    return format_summary(load_corpus(name_or_path, data_dir=data_dir, level=level,
+                                      tokenizer=tokenizer, download=download))
+
+
+def synthetic_summary(spec: SyntheticSpec, out: str | None) -> str:
+    """Generate the synthetic corpus (into ``out`` or the cache) and summarise it."""
+    if out is not None:
+        write_synthetic(spec, Path(out))
+        corpus = load_corpus(out)
+    else:
+        corpus = load_corpus("synthetic") if spec == SyntheticSpec() else None
+        if corpus is None:
+            from .synthetic import ensure_synthetic
+            corpus = load_corpus(str(ensure_synthetic(spec)))
+    corpus.name = f"synthetic ({spec.key()})"
+    return (format_summary(corpus) + f"\nentropy {spec.entropy_per_token():.4f} nats/token "
+            f"(perplexity {2.718281828459045 ** spec.entropy_per_token():.3f}); without memory of "
+            f"the opener at best {spec.memoryless_entropy_per_token():.4f}")
