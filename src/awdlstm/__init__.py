@@ -1,7 +1,15 @@
-"""awdlstm: regularized recurrent language models (AWD-LSTM and family) in PyTorch."""
+"""awdlstm: regularized recurrent language models (AWD-LSTM and family) in PyTorch.
 
+    model = awdlstm.build_model(awdlstm.ModelConfig(), vocab_size=10_000)
+    hidden = model.init_hidden(batch_size)
+    out = model(tokens, hidden)  # tokens (T, B) -> out.logits (T, B, V), out.hidden, ...
+"""
+
+from .config import ModelConfig
 from .data import BPTTIterator, SyntheticSpec, Vocabulary, batchify, load_corpus
 from .errors import AwdlstmError
+from .model import LanguageModel, LMOutput, build_model, detach_hidden
 
 __version__ = "0.1.0"
-__all__ = ["AwdlstmError", "BPTTIterator", "SyntheticSpec", "Vocabulary", "batchify", "load_corpus"]
+__all__ = ["AwdlstmError", "BPTTIterator", "SyntheticSpec", "Vocabulary", "batchify", "load_corpus",
+           "ModelConfig", "LanguageModel", "LMOutput", "build_model", "detach_hidden"]

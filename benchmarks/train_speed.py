@@ -1,0 +1,67 @@
+"""Training throughput (tokens/s) of awdlstm models vs a plain nn.LSTM LM of the same sizes.
+
+    python benchmarks/train_speed.py [--shapes awd-ptb small] [--variants awd] [--reps 7]
+
+Variants: ``awd`` = every AWD regularizer on (embedding, locked and weight drop, AR/TAR);
+other names are registered cells (e.g. a zoneout layer) with the AWD regularizers on.
+Targets: awd >= 0.95x plain on both shapes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHAPES, PlainLM, interleaved, ratio, train_step_fn  # noqa: E402
+
+from awdlstm import ModelConfig, build_model  # noqa: E402
+from awdlstm.model import ar_penalty, tar_penalty  # noqa: E402
+
+V, B, BPTT = 10_000, 20, 70
+
+
+def awd_step(emb, hidden, layers, cell="lstm", **overrides):
+    cfg = ModelConfig(emb_size=emb, hidden_size=hidden, num_layers=layers, cell=cell, **overrides)
+    model = build_model(cfg, V).train()
+
+    def forward(x, y):
+        out = model(x, model.init_hidden(B))
+        loss = F.cross_entropy(out.logits.view(-1, V), y.view(-1))
+        return loss + ar_penalty(out.dropped_output, 2.0) + tar_penalty(out.raw_output, 1.0)
+
+    return train_step_fn(model, forward, V, B, BPTT)
+
+
+def plain_step(emb, hidden, layers):
+    model = PlainLM(V, emb, hidden, layers).train()
+    return train_step_fn(model, lambda x, y: F.cross_entropy(model(x).view(-1, V), y.view(-1)), V, B, BPTT)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--shapes", nargs="+", default=list(SHAPES))
+    p.add_argument("--variants", nargs="+", default=["awd"])
+    p.add_argument("--reps", type=int, default=7)
+    args = p.parse_args()
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, V={V} B={B} bptt={BPTT}")
+    for shape in args.shapes:
+        emb, hidden, layers = SHAPES[shape]
+        steps = {"plain": plain_step(emb, hidden, layers)}
+        for v in args.variants:
+            steps[v] = awd_step(emb, hidden, layers) if v == "awd" else awd_step(emb, hidden, layers, cell=v)
+        times = interleaved(steps, reps=args.reps)
+        for name, ts in times.items():
+            tps = B * BPTT / statistics.median(ts)
+            rel = "" if name == "plain" else f"  {ratio(times, name, 'plain'):.3f}x plain"
+            print(f"{shape:8s} {name:10s} {tps:9.0f} tokens/s{rel}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""One LSTM layer on PyTorch's fused kernel, with weight drop on W_hh.
+
+The parameters are those of an ``nn.LSTM`` (weight_ih_l0, weight_hh_l0, bias_ih_l0,
+bias_hh_l0). In training with p_w > 0 the layer calls the same fused ``nn.LSTM`` through
+``torch.func.functional_call`` with the dropped W_hh substituted for one forward: no
+parameter is deleted or reassigned, and no per-step Python loop runs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from .weight_drop import drop_weight
+
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (1, B, H)
+
+
+class FusedLSTMLayer(nn.Module):
+    def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size)
+        self.hidden_size = hidden_size
+        self.weight_drop = weight_drop
+
+    def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """x (T, B, input_size), state (h, c) each (1, B, H) -> output (T, B, H), new state."""
+        if self.training and self.weight_drop > 0:
+            w_hh = drop_weight(self.lstm.weight_hh_l0, self.weight_drop)
+            return functional_call(self.lstm, {"weight_hh_l0": w_hh}, (x, state))
+        return self.lstm(x, state)
+
+    def init_state(self, batch_size: int) -> State:
+        w = self.lstm.weight_hh_l0
+        zeros = w.new_zeros(1, batch_size, self.hidden_size)
+        return zeros, zeros.clone()

@@ -1,0 +1,90 @@
+"""The AWD-LSTM language model (SPEC §2), also the book baseline and a plain LSTM LM.
+
+Shapes, with T steps, batch B, vocabulary V, embedding E and hidden H:
+
+    tokens (T, B) ─ embedding (+ embedding dropout) → (T, B, E) ─ locked dropout p_i
+      → layer 1 (E → H) ─ locked dropout p_h → … → layer L (H → E if tied, else H)
+      ─ locked dropout p_o → decoder (tied to the embedding) → logits (T, B, V)
+
+The hidden state is a list with one (h, c) per layer, each (1, B, H_l). It is passed in
+and returned, never stored on the module, so the batch size can change between calls.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from .embedding_dropout import EmbeddingDropout
+from .layers import LAYERS
+from .locked_dropout import LockedDropout
+
+Hidden = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class LMOutput(NamedTuple):
+    """What a forward returns. ``raw_output`` (T, B, E) is the last layer's output before
+    its dropout (TAR, the neural cache); ``dropped_output`` is after it (AR)."""
+
+    logits: torch.Tensor
+    hidden: Hidden
+    raw_output: torch.Tensor
+    dropped_output: torch.Tensor
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, config: ModelConfig, vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        c = config
+        self.embedding = nn.Embedding(vocab_size, c.emb_size)
+        self.embedding_dropout = EmbeddingDropout(c.dropout_emb)
+        self.input_dropout = LockedDropout(c.dropout_input, c.locked_dropout)
+        self.hidden_dropout = LockedDropout(c.dropout_hidden, c.locked_dropout)
+        self.output_dropout = LockedDropout(c.dropout_output, c.locked_dropout)
+        layer_cls = LAYERS[c.cell]
+        out_size = c.emb_size if c.tie_weights else c.hidden_size
+        sizes = [c.emb_size] + [c.hidden_size] * (c.num_layers - 1) + [out_size]
+        self.layers = nn.ModuleList(
+            layer_cls(sizes[i], sizes[i + 1], weight_drop=c.weight_drop) for i in range(c.num_layers)
+        )
+        self.decoder = nn.Linear(out_size, vocab_size)
+        if c.tie_weights:
+            self.decoder.weight = self.embedding.weight  # one Parameter, two uses
+        nn.init.uniform_(self.embedding.weight, -c.init_range, c.init_range)
+        nn.init.zeros_(self.decoder.bias)
+
+    def init_hidden(self, batch_size: int) -> Hidden:
+        """Zero state for every layer: [(h, c)], each (1, batch_size, H_l)."""
+        return [layer.init_state(batch_size) for layer in self.layers]
+
+    def forward(self, tokens: torch.Tensor, hidden: Hidden) -> LMOutput:
+        """tokens (T, B) int64, hidden from ``init_hidden`` or a previous call."""
+        x = self.input_dropout(self.embedding_dropout(self.embedding, tokens))  # (T, B, E)
+        new_hidden = []
+        for i, layer in enumerate(self.layers):
+            x, state = layer(x, hidden[i])
+            new_hidden.append(state)
+            if i < len(self.layers) - 1:
+                x = self.hidden_dropout(x)  # (T, B, H)
+        raw_output = x
+        dropped = self.output_dropout(raw_output)
+        return LMOutput(self.decoder(dropped), new_hidden, raw_output, dropped)
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, the tied matrix counted once."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def detach_hidden(hidden: Hidden) -> Hidden:
+    """Cut the graph between BPTT windows (truncated backpropagation)."""
+    return [(h.detach(), c.detach()) for h, c in hidden]
+
+
+def build_model(config: ModelConfig, vocab_size: int) -> LanguageModel:
+    """The model for ``config`` over a vocabulary of ``vocab_size`` tokens."""
+    return LanguageModel(config, vocab_size)
