@@ -26,3 +26,22 @@ def write_corpus(folder: Path, train: str, valid: str, test: str, names=("train.
     for name, text in zip(names, (train, valid, test)):
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One run of the tiny preset, shared by the tests that only read it: (run_dir, results)."""
+    from awdlstm import commands
+
+    cache = tmp_path_factory.mktemp("session-cache")
+    old = os.environ.get("AWDLSTM_CACHE")
+    os.environ["AWDLSTM_CACHE"] = str(cache)
+    try:
+        run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+        results = commands.train("tiny", None, [], str(run_dir), None, log=lambda *a: None)
+    finally:
+        if old is None:
+            os.environ.pop("AWDLSTM_CACHE", None)
+        else:
+            os.environ["AWDLSTM_CACHE"] = old
+    return run_dir, results

@@ -21,6 +21,35 @@ def _data(args) -> None:
                            download=not args.no_download))
 
 
+def _train(args) -> None:
+    from . import commands
+    from .config import describe_config, preset_names
+    if args.help_config:
+        print(describe_config() + "\n\npresets: " + ", ".join(preset_names()))
+        return
+    commands.train(args.preset, args.corpus, args.set, args.out, args.resume)
+
+
+def _finetune(args) -> None:
+    from . import commands
+    commands.finetune(args.run_dir)
+
+
+def _eval(args) -> None:
+    from . import commands
+    commands.evaluate_cmd(args.run, args.split, args.batch_size)
+
+
+def _generate(args) -> None:
+    from . import commands
+    commands.generate_cmd(args.run, args.tokens, args.prompt, args.temperature, args.top_k, args.top_p, args.seed)
+
+
+def _score(args) -> None:
+    from . import commands
+    commands.score_cmd(args.run, args.file, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="awdlstm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -42,6 +71,42 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-lines", type=int, default=6000)
     g.add_argument("--eval-lines", type=int, default=600)
     d.set_defaults(func=_data)
+
+    t = sub.add_parser("train", help="train a model (default preset: cpu-ptb)")
+    t.add_argument("--preset", help="recipe name (see --help-config); default cpu-ptb")
+    t.add_argument("--corpus", help="corpus name or folder, overriding the preset's")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set model.dropout_emb=0 --set train.epochs=3")
+    t.add_argument("--out", help="run folder (default runs/<preset>-<time>)")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    t.add_argument("--help-config", action="store_true", help="list every config key and the presets")
+    t.set_defaults(func=_train)
+
+    f = sub.add_parser("finetune", help="continue from the best averaged weights with ASGD (NT-ASGD fine-tuning)")
+    f.add_argument("run_dir")
+    f.set_defaults(func=_finetune)
+
+    e = sub.add_parser("eval", help="loss and perplexity (or bpc) of a checkpoint on a full split")
+    e.add_argument("run", metavar="RUN_DIR|CKPT")
+    e.add_argument("--split", choices=("valid", "test"), default="test")
+    e.add_argument("--batch-size", type=int, help="default: validation 10, test 1 (AWD protocol)")
+    e.set_defaults(func=_eval)
+
+    g = sub.add_parser("generate", help="sample text from a checkpoint")
+    g.add_argument("run", metavar="RUN_DIR|CKPT")
+    g.add_argument("--tokens", type=int, default=100)
+    g.add_argument("--prompt", default="")
+    g.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--seed", type=int)
+    g.set_defaults(func=_generate)
+
+    s = sub.add_parser("score", help="log-probability and perplexity of each line of a file")
+    s.add_argument("run", metavar="RUN_DIR|CKPT")
+    s.add_argument("file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_score)
     return p
 
 
@@ -55,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("awdlstm: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - only the train loop's Interrupted is expected here
+        from .train.trainer import Interrupted
+        if isinstance(e, Interrupted):
+            print(f"awdlstm: {e}", file=sys.stderr)
+            return 130
+        raise
     return 0
 
 

@@ -113,3 +113,148 @@ class ModelConfig(_Validated):
         from .model.layers import LAYERS
         if self.cell not in LAYERS:
             raise AwdlstmError(f"model.cell={self.cell!r} is not valid; choose one of: {', '.join(LAYERS)}")
+
+
+@dataclass
+class DataConfig(_Validated):
+    """Which corpus to train on and how to read it (SPEC §1)."""
+
+    SECTION = "data"
+    corpus: str = param("ptb", "known corpus name, 'synthetic', or a folder with train/valid/test files")
+    data_dir: str = param("", "folder holding corpora by name (empty: $AWDLSTM_DATA, then the cache)")
+    level: str = param("", "'word' (perplexity) or 'char' (bits per character); empty: from the corpus",
+                       ("", "word", "char"))
+    tokenizer: str = param("", "'split' (whitespace) or 'chars'; empty: from the corpus and level",
+                           ("", "split", "chars"))
+
+
+@dataclass
+class TrainConfig(_Validated):
+    """Optimisation (SPEC §3): SGD/NT-ASGD, the book schedule, or Adam; BPTT; checkpoints."""
+
+    SECTION = "train"
+    epochs: int = param(40, "maximum number of epochs", "positive")
+    batch_size: int = param(20, "training batch size B (columns of the batchified stream)", "positive")
+    eval_batch_size: int = param(10, "validation batch size (AWD protocol: 10)", "positive")
+    test_batch_size: int = param(1, "test batch size (AWD protocol: 1)", "positive")
+    bptt: int = param(70, "base BPTT length", "positive")
+    variable_bptt: bool = param(True, "draw each window's length (SPEC §3) and scale its learning rate")
+    optimizer: str = param("sgd", "'sgd' (plain SGD, averaged under NT-ASGD) or 'adam'", ("sgd", "adam"))
+    schedule: str = param("ntasgd", "'ntasgd': switch to averaging on the non-monotone trigger; "
+                          "'book': divide lr by lr_decay when validation does not improve; 'none'",
+                          ("ntasgd", "book", "none"))
+    lr: float = param(30.0, "initial learning rate", "positive")
+    clip: float = param(0.25, "gradient clipping by global norm (0: off)", "nonneg")
+    weight_decay: float = param(1.2e-6, "L2 penalty on all parameters", "nonneg")
+    nonmono: int = param(5, "n of the non-monotone trigger: compare against min(history[:-n])", "positive")
+    alpha: float = param(2.0, "AR coefficient on the dropped last-layer output", "nonneg")
+    beta: float = param(1.0, "TAR coefficient on the last layer's output before dropout", "nonneg")
+    when: list[int] = param([], "epochs after which the learning rate is divided by 10", "positive")
+    lr_decay: float = param(4.0, "book schedule: divisor of lr when validation does not improve", "positive")
+    finetune_epochs: int = param(300, "maximum epochs of `awdlstm finetune`", "positive")
+    seed: int = param(141, "seed of every random draw (weights, dropout masks, BPTT lengths)")
+    max_minutes: float = param(0.0, "wall-clock budget of the run in minutes (0: none)", "nonneg")
+    checkpoint_minutes: float = param(5.0, "minutes between mid-epoch `last` checkpoints", "positive")
+    checkpoint_batches: int = param(0, "also checkpoint every this many batches (0: off)", "nonneg")
+    threads: int = param(0, "torch threads (0: PyTorch's default)", "nonneg")
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs, as stored in its checkpoints."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> RunConfig:
+        unknown = set(d) - set(SECTIONS)
+        if unknown:
+            raise AwdlstmError(f"{where}: unknown section [{sorted(unknown)[0]}]; valid: {', '.join(SECTIONS)}")
+        parts = {}
+        for name, section in SECTIONS.items():
+            values = d.get(name, {})
+            valid = {f.name for f in dataclasses.fields(section)}
+            bad = set(values) - valid
+            if bad:
+                raise AwdlstmError(f"{where}: unknown config key '{name}.{sorted(bad)[0]}'; valid keys of "
+                                   f"[{name}]: {', '.join(sorted(valid))}")
+            parts[name] = section(**values)
+        return cls(**parts)
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value (number, bool, list, quoted string), else the raw text as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(d: dict, overrides: list[str]) -> dict:
+    """Apply ``key=value`` overrides; a key is ``section.field`` or a field name that only
+    one section has."""
+    d = {s: dict(d.get(s, {})) for s in SECTIONS}
+    for item in overrides:
+        if "=" not in item:
+            raise AwdlstmError(f"--set {item!r}: expected key=value, e.g. model.emb_size=200")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if "." in key:
+            section, name = key.split(".", 1)
+        else:
+            owners = [s for s, c in SECTIONS.items() if name_in(c, key)]
+            if len(owners) != 1:
+                raise AwdlstmError(f"--set {key}: unknown config key; use section.key with a section of "
+                                   f"{', '.join(SECTIONS)} (see `awdlstm train --help-config`)")
+            section, name = owners[0], key
+        if section not in SECTIONS or not name_in(SECTIONS[section], name):
+            raise AwdlstmError(f"--set {key}: unknown config key; see `awdlstm train --help-config`")
+        d[section][name] = _parse_value(value)
+    return d
+
+
+def name_in(cls, name: str) -> bool:
+    return any(f.name == name for f in dataclasses.fields(cls))
+
+
+PRESET_DIR = Path(__file__).parent / "presets"
+DEFAULT_PRESET = "cpu-ptb"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_preset(name: str) -> dict:
+    path = PRESET_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise AwdlstmError(f"unknown preset '{name}'; valid: {', '.join(preset_names())}")
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def build_config(preset: str = DEFAULT_PRESET, overrides: list[str] = (), corpus: str | None = None) -> RunConfig:
+    """Preset → ``--corpus`` → ``--set`` overrides → validated RunConfig."""
+    d = load_preset(preset)
+    if corpus is not None:
+        d.setdefault("data", {})["corpus"] = corpus
+    return RunConfig.from_dict(apply_overrides(d, list(overrides)), where=f"preset {preset}")
+
+
+def describe_config() -> str:
+    """Every config key with its default and description (``--help-config``)."""
+    lines = []
+    for name, section in SECTIONS.items():
+        lines.append(f"[{name}]")
+        for f in dataclasses.fields(section):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"  {name}.{f.name} = {default!r}\n      {f.metadata['doc']}")
+    return "\n".join(lines)

@@ -55,6 +55,7 @@ class Corpus:
     stats: dict[str, SplitStats]
     folder: Path
     cache_path: Path | None = None
+    tokenizer: str = "split"
 
     def split(self, name: str) -> np.ndarray:
         if name not in SPLITS:
@@ -225,4 +226,4 @@ def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: st
             _write_cache(cache_path, *loaded, files)
     vocab, arrays, stats = loaded
     return Corpus(name=name, level=level, vocab=vocab, stats=stats, folder=folder,
-                  cache_path=cache_path, **arrays)
+                  cache_path=cache_path, tokenizer=tokenizer, **arrays)

@@ -1,0 +1,101 @@
+"""What each CLI subcommand does, as plain functions over library pieces."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from .config import DEFAULT_PRESET, build_config
+from .errors import AwdlstmError
+from .train.trainer import BEST, LAST, Trainer, check_vocab, corpus_for, model_from_checkpoint, start_finetune
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def train(preset: str | None, corpus: str | None, sets: list[str], out: str | None, resume: str | None,
+          log=print) -> dict:
+    if resume:
+        if preset or corpus or sets:
+            raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus and --set")
+        trainer = Trainer.resume(Path(resume), _progress(), log)
+        log(f"resuming {resume}: {trainer.state.phase} epoch {trainer.state.epoch}, batch {trainer.state.batches_done}")
+        return trainer.run()
+    preset = preset or DEFAULT_PRESET
+    cfg = build_config(preset, sets, corpus)
+    run_dir = Path(out) if out else Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (run_dir / LAST).exists() or (run_dir / BEST).exists():
+        raise AwdlstmError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+    data = corpus_for(cfg, _progress())
+    trainer = Trainer(cfg, run_dir, data, _progress(), log)
+    log(f"{preset}: {cfg.data.corpus} ({len(data.vocab):,} words), model {trainer.model.num_parameters():,} "
+        f"parameters, run folder {run_dir}")
+    return trainer.run()
+
+
+def finetune(run_dir: str, log=print) -> dict:
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise AwdlstmError(f"{path}: no such run folder")
+    return start_finetune(path, _progress(), log).run()
+
+
+def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print) -> dict:
+    from .train.evaluate import evaluate, metric
+    model, vocab, cfg, _ = model_from_checkpoint(Path(path))
+    data = corpus_for(cfg, _progress())
+    check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
+    if batch_size is None:
+        batch_size = cfg.train.test_batch_size if split == "test" else cfg.train.eval_batch_size
+    if batch_size < 1:
+        raise AwdlstmError(f"--batch-size {batch_size}: must be a positive integer")
+    loss = evaluate(model, data.split(split), batch_size, cfg.train.bptt, _progress(), split)
+    name, value = metric(loss, data.level)
+    log(f"{split}: loss {loss:.4f} | {name} {value:.3f} | batch size {batch_size} | {len(data.split(split)):,} tokens")
+    return {"split": split, "loss": loss, name: value}
+
+
+def generate_cmd(path: str, tokens: int, prompt: str, temperature: float, top_k: int, top_p: float,
+                 seed: int | None, out=None) -> None:
+    from .inference.generate import check_sampling, generate
+    from .inference.text import detokenize, encode, to_tokens
+    out = out or sys.stdout
+    if tokens < 1:
+        raise AwdlstmError(f"--tokens {tokens}: must be a positive integer")
+    check_sampling(temperature, top_k, top_p)
+    model, vocab, _, meta = model_from_checkpoint(Path(path))
+    level, tokenizer = meta["level"], meta["tokenizer"]
+    ids = encode(to_tokens(prompt, tokenizer, level), vocab, "--prompt") if prompt else []
+    if prompt:
+        out.write(prompt + ("" if tokenizer == "chars" else " "))
+    for token in generate(model, vocab, tokens, ids, temperature, top_k, top_p, seed):
+        out.write(detokenize(vocab.itos[token], tokenizer, level))
+        out.flush()
+    out.write("\n")
+
+
+def score_cmd(path: str, file: str, as_json: bool, log=print) -> dict:
+    from .data.corpus import read_lines
+    from .inference.score import score_ids, summarize
+    from .inference.text import encode, to_tokens
+    model, vocab, _, meta = model_from_checkpoint(Path(path))
+    level, tokenizer = meta["level"], meta["tokenizer"]
+    rows = []
+    for i, line in enumerate(read_lines(Path(file)), start=1):
+        ids = encode(to_tokens(line, tokenizer, level), vocab, f"{file} line {i}")
+        logprob = score_ids(model, vocab, ids)
+        n = len(ids) + 1
+        rows.append({"line": i, "text": line, "tokens": n, "logprob": logprob,
+                     "ppl": math.exp(-logprob / n)})
+    total = summarize(rows)
+    if as_json:
+        log(json.dumps({"lines": rows, "total": total}, indent=1))
+    else:
+        for r in rows:
+            log(f"{r['line']:5d}  logprob {r['logprob']:10.3f}  tokens {r['tokens']:4d}  ppl {r['ppl']:9.2f}  {r['text'][:60]}")
+        log(f"total  logprob {total['logprob']:10.3f}  tokens {total['tokens']:4d}  ppl {total['ppl']:9.2f}")
+    return total

@@ -1,0 +1,60 @@
+"""Sampling text from a model, one token at a time (batch 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from ..data.vocab import Vocabulary
+from ..errors import AwdlstmError
+from ..train.evaluate import lstm_kernel
+
+
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """(V,) logits -> (V,) probabilities after temperature, top-k and nucleus (top-p) filtering.
+    Temperature 0 is greedy decoding."""
+    if temperature == 0:
+        probs = torch.zeros_like(logits)
+        probs[logits.argmax()] = 1.0
+        return probs
+    logits = logits / temperature
+    if 0 < top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(descending=True)
+        # Keep the smallest prefix whose mass reaches top_p (the first token always stays).
+        drop = sorted_p.cumsum(0) - sorted_p >= top_p
+        sorted_p[drop] = 0.0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_p)
+        probs /= probs.sum()
+    return probs
+
+
+def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    if temperature < 0:
+        raise AwdlstmError(f"--temperature {temperature}: must be >= 0 (0 is greedy)")
+    if top_k < 0:
+        raise AwdlstmError(f"--top-k {top_k}: must be >= 0 (0 keeps every token)")
+    if not 0 < top_p <= 1:
+        raise AwdlstmError(f"--top-p {top_p}: must be in (0, 1]")
+
+
+@torch.no_grad()
+def generate(model, vocab: Vocabulary, n_tokens: int, prompt_ids: list[int], temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> Iterator[int]:
+    """Yield ``n_tokens`` sampled ids after ``prompt_ids``. The model is primed with
+    ``<eos>`` first, as at the start of a sentence in the training stream."""
+    check_sampling(temperature, top_k, top_p)
+    model.eval()
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    context = torch.tensor([vocab.eos_id] + list(prompt_ids)).view(-1, 1)  # (T, 1)
+    with lstm_kernel(1):
+        out = model(context, model.init_hidden(1))
+        for _ in range(n_tokens):
+            probs = filter_logits(out.logits[-1, 0], temperature, top_k, top_p)
+            token = int(torch.multinomial(probs, 1, generator=gen))
+            yield token
+            out = model(torch.tensor([[token]]), out.hidden)
