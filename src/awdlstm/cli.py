@@ -37,7 +37,14 @@ def _finetune(args) -> None:
 
 def _eval(args) -> None:
     from . import commands
-    commands.evaluate_cmd(args.run, args.split, args.batch_size)
+    commands.evaluate_cmd(args.run, args.split, args.batch_size, cache=args.cache, window=args.window,
+                          theta=args.theta, lam=args.lam, dynamic=args.dynamic, lr=args.lr, decay=args.decay,
+                          rule=args.rule, dyn_bptt=args.dyn_bptt)
+
+
+def _tune_cache(args) -> None:
+    from . import commands
+    commands.tune_cache(args.run, args.windows)
 
 
 def _generate(args) -> None:
@@ -90,7 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", metavar="RUN_DIR|CKPT")
     e.add_argument("--split", choices=("valid", "test"), default="test")
     e.add_argument("--batch-size", type=int, help="default: validation 10, test 1 (AWD protocol)")
+    c = e.add_argument_group("neural cache (Grave et al. 2017)")
+    c.add_argument("--cache", action="store_true", help="interpolate with a cache pointer over recent hidden states")
+    c.add_argument("--window", type=int, help="cache size (PTB 500, WT2 3785)")
+    c.add_argument("--theta", type=float, help="flatness of the cache distribution (PTB 1.0, WT2 0.662)")
+    c.add_argument("--lambda", dest="lam", type=float, help="cache weight (PTB 0.1, WT2 0.1279)")
+    dy = e.add_argument_group("dynamic evaluation (Krause et al. 2018)")
+    dy.add_argument("--dynamic", action="store_true", help="adapt the weights to each segment after scoring it")
+    dy.add_argument("--rule", choices=("rms", "sgd"), default="rms")
+    dy.add_argument("--lr", type=float, default=2e-5)
+    dy.add_argument("--decay", type=float, default=0.02, help="pull toward the trained weights")
+    dy.add_argument("--dyn-bptt", type=int, default=5, help="segment length")
     e.set_defaults(func=_eval)
+
+    tc = sub.add_parser("tune-cache", help="search the cache's theta, lambda and window on the validation split")
+    tc.add_argument("run", metavar="RUN_DIR|CKPT")
+    tc.add_argument("--windows", type=int, nargs="+", default=[100, 500, 2000])
+    tc.set_defaults(func=_tune_cache)
 
     g = sub.add_parser("generate", help="sample text from a checkpoint")
     g.add_argument("run", metavar="RUN_DIR|CKPT")

@@ -44,11 +44,22 @@ def finetune(run_dir: str, log=print) -> dict:
     return start_finetune(path, _progress(), log).run()
 
 
-def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print) -> dict:
+# Cache settings of the spec (Grave et al. / AWD-LSTM): (window, theta, lambda).
+CACHE_DEFAULTS = {"wikitext-2": (3785, 0.662, 0.1279)}
+CACHE_FALLBACK = (500, 1.0, 0.1)
+
+
+def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print, cache: bool = False,
+                 window: int | None = None, theta: float | None = None, lam: float | None = None,
+                 dynamic: bool = False, lr: float = 2e-5, decay: float = 0.02, rule: str = "rms",
+                 dyn_bptt: int = 5) -> dict:
     from .train.evaluate import evaluate, metric
     model, vocab, cfg, _ = model_from_checkpoint(Path(path))
     data = corpus_for(cfg, _progress())
     check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
+    if cache or dynamic:
+        return _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, window, theta, lam,
+                                       dynamic, lr, decay, rule, dyn_bptt)
     if batch_size is None:
         batch_size = cfg.train.test_batch_size if split == "test" else cfg.train.eval_batch_size
     if batch_size < 1:
@@ -57,6 +68,58 @@ def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print) -> di
     name, value = metric(loss, data.level)
     log(f"{split}: loss {loss:.4f} | {name} {value:.3f} | batch size {batch_size} | {len(data.split(split)):,} tokens")
     return {"split": split, "loss": loss, name: value}
+
+
+def _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, window, theta, lam,
+                            dynamic, lr, decay, rule, dyn_bptt) -> dict:
+    from .evaluation import cache_loss, cache_target_probs, score_dynamic, score_static
+    from .train.evaluate import metric
+    if batch_size not in (None, 1):
+        raise AwdlstmError(f"--batch-size {batch_size}: the cache and dynamic evaluation read the split at batch 1")
+    dw, dt, dl = CACHE_DEFAULTS.get(cfg.data.corpus, CACHE_FALLBACK)
+    window, theta, lam = window or dw, dt if theta is None else theta, dl if lam is None else lam
+    if window < 1 or theta < 0 or not 0 <= lam <= 1:
+        raise AwdlstmError(f"cache settings window={window} theta={theta} lambda={lam}: need window >= 1, "
+                           f"theta >= 0, 0 <= lambda <= 1")
+    ids = data.split(split)
+    if dynamic:
+        scored = score_dynamic(model, ids, lr, decay, rule, dyn_bptt, train_ids=data.train)
+        kind = f"dynamic ({rule}, lr {lr:g}, decay {decay:g}, segments of {dyn_bptt})"
+    else:
+        scored = score_static(model, ids, cfg.train.bptt)
+        kind = "static"
+    name, value = metric(scored.loss(), data.level)
+    log(f"{split} {kind}: loss {scored.loss():.4f} | {name} {value:.3f}")
+    result = {"split": split, "loss": scored.loss(), name: value}
+    if cache:
+        pc = cache_target_probs(scored.hidden, scored.targets, theta, window)
+        loss = cache_loss(scored.logp, pc, lam)
+        name, value = metric(loss, data.level)
+        log(f"{split} {kind} + cache (window {window}, theta {theta:g}, lambda {lam:g}): "
+            f"loss {loss:.4f} | {name} {value:.3f}")
+        result.update({"cache_loss": loss, f"cache_{name}": value})
+    return result
+
+
+def tune_cache(path: str, windows: list[int], log=print) -> tuple:
+    from .evaluation import score_static, tune
+    from .evaluation.cache import default_grid
+    from .train.evaluate import metric
+    model, vocab, cfg, _ = model_from_checkpoint(Path(path))
+    data = corpus_for(cfg, _progress())
+    check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
+    if any(w < 1 for w in windows):
+        raise AwdlstmError(f"--windows {windows}: every window must be >= 1")
+    scored = score_static(model, data.valid, cfg.train.bptt)
+    thetas, lambdas = default_grid()
+    results = tune(scored.hidden, scored.targets, scored.logp, thetas, lambdas, windows)
+    name, base = metric(scored.loss(), data.level)
+    log(f"validation without cache: {name} {base:.3f}")
+    for loss, w, t, l in results[:5]:
+        log(f"  window {w:5d} theta {t:5.2f} lambda {l:6.3f}: {name} {metric(loss, data.level)[1]:.3f}")
+    loss, w, t, l = results[0]
+    log(f"best: --window {w} --theta {t:g} --lambda {l:g}")
+    return results[0]
 
 
 def generate_cmd(path: str, tokens: int, prompt: str, temperature: float, top_k: int, top_p: float,

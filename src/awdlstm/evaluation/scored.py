@@ -1,0 +1,47 @@
+"""Per-token results of a pass over a split: what the cache and the metrics need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..data.batching import BPTTIterator, batchify
+from ..train.evaluate import lstm_kernel
+
+
+@dataclass
+class Scored:
+    """For N tokens of a split read in order (batch 1): the last layer's output before
+    dropout ``hidden`` (N, E), the model's log-probability of each target ``logp`` (N,),
+    and the targets (N,)."""
+
+    hidden: torch.Tensor
+    logp: torch.Tensor
+    targets: torch.Tensor
+
+    def loss(self) -> float:
+        return -self.logp.mean().item()
+
+
+def target_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """logits (T, V), targets (T,) -> log p(target) (T,)."""
+    return -F.cross_entropy(logits, targets, reduction="none")
+
+
+@torch.no_grad()
+def score_static(model, ids, bptt: int = 70) -> Scored:
+    """Read ``ids`` at batch 1 with the hidden state carried through (the AWD test protocol)."""
+    model.eval()
+    source = batchify(ids, 1)
+    hidden = model.init_hidden(1)
+    hs, lps, ts = [], [], []
+    with lstm_kernel(1):
+        for batch in BPTTIterator(source, bptt):
+            out = model(batch.x, hidden)
+            hidden = out.hidden
+            hs.append(out.raw_output[:, 0])
+            lps.append(target_logp(out.logits[:, 0], batch.y[:, 0]))
+            ts.append(batch.y[:, 0])
+    return Scored(torch.cat(hs), torch.cat(lps), torch.cat(ts))
