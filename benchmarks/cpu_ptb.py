@@ -2,6 +2,7 @@
 
     python benchmarks/cpu_ptb.py compare --minutes 20   # cpu-ptb vs book-ptb vs plain LSTM
     python benchmarks/cpu_ptb.py select --minutes 4     # the candidates cpu-ptb was chosen from
+    python benchmarks/cpu_ptb.py study --minutes 3      # recurrent regularizers at cpu-ptb sizes
 
 Each run is a real ``awdlstm train`` process with ``train.max_minutes`` set; afterwards
 the script reads every run's metrics.jsonl and results.json, prints a table and writes
@@ -23,11 +24,25 @@ PLAIN = ["model.dropout_emb=0", "model.weight_drop=0", "model.locked_dropout=fal
          "model.dropout_input=0.3", "model.dropout_hidden=0.3", "model.dropout_output=0.3",
          "train.alpha=0", "train.beta=0", "train.variable_bptt=false", "train.schedule=book", "train.lr=20"]
 
+# The study compares validation perplexity; its test pass runs at batch 10 to save time.
+STUDY = ["train.test_batch_size=10"]
+
 RUNS = {
     "compare": {
         "cpu-ptb": ("cpu-ptb", []),
         "book-ptb": ("book-ptb", []),
         "plain-lstm": ("cpu-ptb", PLAIN),
+    },
+    # Recurrent regularization at cpu-ptb sizes; every other regularizer as in cpu-ptb.
+    "study": {
+        "none": ("cpu-ptb", ["model.weight_drop=0"] + STUDY),
+        "weight-drop": ("cpu-ptb", ["model.weight_drop=0.2"] + STUDY),
+        "zoneout": ("cpu-ptb", ["model.weight_drop=0", "model.cell=zoneout", "model.zoneout_c=0.5",
+                                "model.zoneout_h=0.05"] + STUDY),
+        "recurrent-dropout": ("cpu-ptb", ["model.weight_drop=0", "model.cell=recurrent-dropout",
+                                          "model.recurrent_dropout=0.25"] + STUDY),
+        "variational": ("cpu-ptb", ["model.weight_drop=0", "model.cell=variational",
+                                    "model.variational_h=0.25"] + STUDY),
     },
     "select": {
         "256x512x2": ("cpu-ptb", []),

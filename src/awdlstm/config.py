@@ -52,6 +52,10 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             if isinstance(value, str):
                 value = [v for v in value.replace(",", " ").split() if v]
             return [int(v) for v in value]
+        if typ == "list[str]":
+            if isinstance(value, str):
+                value = [v for v in value.replace(",", " ").split() if v]
+            return [str(v) for v in value]
         if typ == "int | None":
             return None if value in (None, "none", "None", "") else int(value)
     except (TypeError, ValueError):
@@ -107,12 +111,25 @@ class ModelConfig(_Validated):
     dropout_output: float = param(0.4, "p_o: locked dropout on the last LSTM output", "prob")
     weight_drop: float = param(0.5, "p_w: DropConnect on every layer's hidden-to-hidden matrix", "prob")
     locked_dropout: bool = param(True, "share dropout masks over time (False: fresh mask per step, Zaremba)")
+    layer_cells: list[str] = param([], "a cell kind per layer, overriding `cell` (empty: `cell` everywhere)")
+    zoneout_c: float = param(0.0, "zoneout probability on the cell state (cell 'zoneout')", "prob")
+    zoneout_h: float = param(0.0, "zoneout probability on the hidden state (cell 'zoneout')", "prob")
+    recurrent_dropout: float = param(0.0, "Semeniuta dropout of the cell update (cell 'recurrent-dropout')", "prob")
+    cell_dropout: float = param(0.0, "dropout of the new cell state (cell 'cell-dropout')", "prob")
+    output_zoneout: float = param(0.0, "zoneout of the output gate, the paper's variant (cell 'output-zoneout')", "prob")
+    variational_x: float = param(0.0, "Gal dropout on each layer's input, one mask per sequence (cell 'variational')", "prob")
+    variational_h: float = param(0.0, "Gal dropout on h_{t-1} in the gates, one mask per sequence (cell 'variational')", "prob")
     init_range: float = param(0.1, "embedding weights start uniform in [-init_range, init_range]", "positive")
 
     def validate(self) -> None:
         from .model.layers import LAYERS
-        if self.cell not in LAYERS:
-            raise AwdlstmError(f"model.cell={self.cell!r} is not valid; choose one of: {', '.join(LAYERS)}")
+        for key, cells in (("cell", [self.cell]), ("layer_cells", self.layer_cells)):
+            for cell in cells:
+                if cell not in LAYERS:
+                    raise AwdlstmError(f"model.{key}={cell!r} is not valid; choose from: {', '.join(LAYERS)}")
+        if self.layer_cells and len(self.layer_cells) != self.num_layers:
+            raise AwdlstmError(f"model.layer_cells has {len(self.layer_cells)} entries; it needs one per layer "
+                               f"(num_layers={self.num_layers}) or none")
 
 
 @dataclass

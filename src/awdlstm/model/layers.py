@@ -1,12 +1,19 @@
-"""Registry of recurrent layer kinds selectable by ``model.cell``.
+"""Registry of recurrent layer kinds, selectable per layer by ``model.cell`` / ``model.layer_cells``.
 
-A layer is built as ``cls(input_size, hidden_size, weight_drop=p_w)`` and called as
-``layer(x, state) -> (output, state)`` with x (T, B, input_size); ``init_state(B)``
-gives its zero state.
+An entry builds a layer from (input_size, hidden_size, ModelConfig). A layer is called as
+``layer(x, state) -> (output, state)`` with x (T, B, input_size); ``init_state(B)`` gives
+its zero state.
 """
 
 from .fused_lstm import FusedLSTMLayer
+from .step_lstm import StepLSTMLayer
 
 LAYERS = {
-    "lstm": FusedLSTMLayer,
+    "lstm": lambda i, o, c: FusedLSTMLayer(i, o, c.weight_drop),
+    "zoneout": lambda i, o, c: StepLSTMLayer(i, o, c.weight_drop, zoneout_c=c.zoneout_c, zoneout_h=c.zoneout_h),
+    "recurrent-dropout": lambda i, o, c: StepLSTMLayer(i, o, c.weight_drop, recurrent_dropout=c.recurrent_dropout),
+    "output-zoneout": lambda i, o, c: StepLSTMLayer(i, o, c.weight_drop, output_zoneout=c.output_zoneout),
+    "cell-dropout": lambda i, o, c: StepLSTMLayer(i, o, c.weight_drop, cell_dropout=c.cell_dropout),
+    "variational": lambda i, o, c: StepLSTMLayer(i, o, c.weight_drop, variational_x=c.variational_x,
+                                                 variational_h=c.variational_h),
 }

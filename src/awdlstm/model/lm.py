@@ -46,12 +46,10 @@ class LanguageModel(nn.Module):
         self.input_dropout = LockedDropout(c.dropout_input, c.locked_dropout)
         self.hidden_dropout = LockedDropout(c.dropout_hidden, c.locked_dropout)
         self.output_dropout = LockedDropout(c.dropout_output, c.locked_dropout)
-        layer_cls = LAYERS[c.cell]
+        cells = c.layer_cells or [c.cell] * c.num_layers
         out_size = c.emb_size if c.tie_weights else c.hidden_size
         sizes = [c.emb_size] + [c.hidden_size] * (c.num_layers - 1) + [out_size]
-        self.layers = nn.ModuleList(
-            layer_cls(sizes[i], sizes[i + 1], weight_drop=c.weight_drop) for i in range(c.num_layers)
-        )
+        self.layers = nn.ModuleList(LAYERS[cells[i]](sizes[i], sizes[i + 1], c) for i in range(c.num_layers))
         self.decoder = nn.Linear(out_size, vocab_size)
         if c.tie_weights:
             self.decoder.weight = self.embedding.weight  # one Parameter, two uses

@@ -1,0 +1,238 @@
+"""A per-time-step LSTM layer for zoneout and the recurrent-dropout family (SPEC §4).
+
+All variants are one recurrence with optional per-step masks (PyTorch gate order i, f, g, o):
+
+    gates  = x_t W_ih^T + b  +  (h_{t-1} ⊙ m_gal) W_hh^T
+    u      = i ⊙ g ⊙ m_u                        recurrent dropout (Semeniuta) / output-gate variant
+    c̃      = (f ⊙ c_{t-1} + u) ⊙ m_cell          cell dropout
+    o'     = o + z_o ⊙ (o_{t-1} - o)             zoneout on the output gate (o'_0 = o_0)
+    h̃      = o' ⊙ tanh(c̃)
+    c_t    = c̃ + z_c ⊙ (c_{t-1} - c̃)             zoneout on the cell
+    h_t    = h̃ + z_h ⊙ (h_{t-1} - h̃)             zoneout on the hidden state
+
+A mask that is absent is 1 (m_*) or 0 (z_*). The input projection for all steps is one
+matrix product done by autograd outside; ``StepLSTMFunction`` runs the loop without
+autograd, saves the activations, and its backward is a hand-written reverse loop whose
+W_hh gradient is one matrix product over all steps. W_hh may be a weight-dropped copy: the
+gradient flows on to the raw parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .weight_drop import drop_weight
+
+Mask = torch.Tensor | float | None  # (T, B, H) per step, (B, H) per sequence, a constant, or absent
+
+
+def _at(m: Mask, t: int):
+    return m[t] if torch.is_tensor(m) and m.dim() == 3 else m
+
+
+@dataclass
+class StepMasks:
+    """The per-step masks of one forward. Tensors are (T, B, H), except ``gal`` (B, H)."""
+
+    u: Mask = None
+    cell: Mask = None
+    z_c: Mask = None
+    z_h: Mask = None
+    z_o: Mask = None
+    gal: Mask = None
+
+
+class StepLSTMFunction(torch.autograd.Function):
+    """The recurrence above. Per step the forward issues about ten tensor ops and the
+    backward about a dozen: every derivative factor that does not depend on the carried
+    gradient is computed for all steps at once before the reverse loop."""
+
+    @staticmethod
+    def forward(ctx, xproj, w_hh, h0, c0, m_u, m_cell, z_c, z_h, z_o, m_gal):
+        """xproj (T, B, 4H), w_hh (4H, H), h0 and c0 (B, H) -> outputs (T, B, H), h_T, c_T."""
+        T, B, H4 = xproj.shape
+        H = H4 // 4
+        acts = xproj.new_empty(T, B, H4)  # i, f, g, o after their nonlinearities
+        cs = xproj.new_empty(T + 1, B, H)  # c_0 .. c_T
+        ctil = xproj.new_empty(T, B, H)  # tanh(c~_t)
+        out = xproj.new_empty(T, B, H)  # h_1 .. h_T
+        cs[0] = c0
+        wt = w_hh.t()
+        h, o_prev = h0, None
+        for t in range(T):
+            hin = h if m_gal is None else h * m_gal
+            gates = torch.addmm(xproj[t], hin, wt)
+            a = acts[t]
+            torch.sigmoid(gates, out=a)
+            torch.tanh(gates[:, 2 * H: 3 * H], out=a[:, 2 * H: 3 * H])
+            i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
+            mu, mc, zc, zh, zo = _at(m_u, t), _at(m_cell, t), _at(z_c, t), _at(z_h, t), _at(z_o, t)
+            u = i * g
+            if mu is not None:
+                u.mul_(mu)
+            if zc is None and mc is None:
+                cn = torch.addcmul(u, f, cs[t], out=cs[t + 1])
+            else:
+                cn = torch.addcmul(u, f, cs[t])
+                if mc is not None:
+                    cn.mul_(mc)
+                if zc is None:
+                    cs[t + 1] = cn
+                else:
+                    torch.lerp(cn, cs[t], zc, out=cs[t + 1])
+            tc = torch.tanh(cn, out=ctil[t])
+            op = o if zo is None or o_prev is None else torch.lerp(o, o_prev, zo)
+            if zh is None:
+                h = torch.mul(op, tc, out=out[t])
+            else:
+                h = torch.lerp(op * tc, h, zh, out=out[t])
+            o_prev = o
+        ctx.save_for_backward(w_hh, acts, cs, ctil, out, h0)
+        ctx.masks = (m_u, m_cell, z_c, z_h, z_o, m_gal)
+        return out, out[T - 1].clone(), cs[T].clone()
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h, grad_c):
+        w_hh, acts, cs, ctil, out, h0 = ctx.saved_tensors
+        m_u, m_cell, z_c, z_h, z_o, m_gal = ctx.masks
+        T, B, H4 = acts.shape
+        H = H4 // 4
+        i, f, g, o = (acts[..., k * H:(k + 1) * H] for k in range(4))
+        # Output gate as used: o'_t = lerp(o_t, o_{t-1}, z_o), with o_{-1} := o_0.
+        op = o if z_o is None else torch.lerp(o, torch.cat([o[:1], o[:-1]]), z_o)
+        # Factors of each gate's pre-activation gradient, for all steps at once:
+        #   d(pre_i, pre_f, pre_g) = dpre * (m_u g i(1-i), c_{t-1} f(1-f), m_u i (1-g^2)),
+        #   d(pre_o) = do * o(1-o),  dc~ += dh~ * o' (1 - tanh^2).
+        a_i, a_g = g * i * (1 - i), i * (1 - g * g)
+        if m_u is not None:
+            a_i, a_g = a_i * m_u, a_g * m_u
+        a3 = torch.stack([a_i, cs[:-1] * f * (1 - f), a_g], dim=2)  # (T, B, 3, H)
+        a_o = o * (1 - o)
+        bc = op * (1 - ctil * ctil)
+        om_zh = None if z_h is None else 1 - z_h
+        om_zc = None if z_c is None else 1 - z_c
+        om_zo = None if z_o is None else 1 - z_o
+        dgates = torch.empty_like(acts)
+        dh = grad_h.clone() if grad_h is not None else acts.new_zeros(B, H)
+        dc = grad_c.clone() if grad_c is not None else acts.new_zeros(B, H)
+        do_next = None  # gradient reaching o_t through o'_{t+1}
+        for t in range(T - 1, -1, -1):
+            dh = dh + grad_out[t]
+            zh, zc, zo, mc = _at(z_h, t), _at(z_c, t), _at(z_o, t), _at(m_cell, t)
+            dhn, dh_prev = (dh, None) if zh is None else (dh * _at(om_zh, t), dh * zh)
+            dcn, dc_prev = (dc, None) if zc is None else (dc * _at(om_zc, t), dc * zc)
+            dcn = torch.addcmul(dcn, dhn, bc[t])
+            do = dhn * ctil[t]
+            if zo is not None and t > 0:
+                do_here_prev = do * zo
+                do = do * _at(om_zo, t)
+            else:
+                do_here_prev = None
+            if do_next is not None:
+                do = do + do_next
+            do_next = do_here_prev
+            dpre = dcn if mc is None else dcn * mc
+            dg = dgates[t]
+            torch.mul(dpre.unsqueeze(1), a3[t], out=dg[:, : 3 * H].view(B, 3, H))
+            torch.mul(do, a_o[t], out=dg[:, 3 * H:])
+            if m_gal is None and dh_prev is not None:
+                dh = torch.addmm(dh_prev, dg, w_hh)
+            else:
+                dh = dg @ w_hh
+                if m_gal is not None:
+                    dh = dh * m_gal
+                if dh_prev is not None:
+                    dh = dh + dh_prev
+            dc = dpre * f[t] if dc_prev is None else torch.addcmul(dc_prev, dpre, f[t])
+        # Weight gradient of the recurrence: one product over all steps and sequences.
+        hin = torch.cat([h0.unsqueeze(0), out[:-1]])  # h_{t-1} for every t
+        if m_gal is not None:
+            hin = hin * m_gal
+        dw = dgates.view(T * B, H4).t() @ hin.view(T * B, H)
+        return dgates, dw, dh, dc, None, None, None, None, None, None
+
+
+def step_lstm(xproj, w_hh, h0, c0, masks: StepMasks):
+    return StepLSTMFunction.apply(xproj, w_hh, h0, c0, masks.u, masks.cell, masks.z_c, masks.z_h,
+                                  masks.z_o, masks.gal)
+
+
+def _bernoulli(shape, p: float) -> torch.Tensor:
+    return (torch.rand(shape) < p).float()
+
+
+class StepLSTMLayer(nn.Module):
+    """One LSTM layer with zoneout / recurrent-dropout variants and weight drop.
+
+    Probabilities (0 turns a variant off):
+      zoneout_c, zoneout_h: zoneout on the cell and the hidden state, masks per step and
+          unit; evaluation uses the expectation (z = p).
+      recurrent_dropout: Semeniuta's dropout of the cell update i ⊙ g, per step and unit,
+          scaled by 1 / (1 - p) in training (identity at evaluation).
+      cell_dropout: dropout of the new cell c̃, per step and unit, scaled by 1 / (1 - p).
+      output_zoneout: the zoneout paper's output-gate variant with one mask d per step and
+          unit: c_t = f ⊙ c_{t-1} + d ⊙ i ⊙ g, h_t = ((1 - d) ⊙ o_t + d ⊙ o_{t-1}) ⊙ tanh(c_t);
+          evaluation uses E[d] = p.
+      variational_x, variational_h: Gal's dropout, one mask per sequence on x_t and on
+          h_{t-1} inside the gates, scaled by 1 / (1 - p).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0, zoneout_c: float = 0.0,
+                 zoneout_h: float = 0.0, recurrent_dropout: float = 0.0, cell_dropout: float = 0.0,
+                 output_zoneout: float = 0.0, variational_x: float = 0.0, variational_h: float = 0.0):
+        super().__init__()
+        # The same parameters as nn.LSTM, so weights move between the two kinds of layer.
+        self.lstm = nn.LSTM(input_size, hidden_size)
+        self.hidden_size = hidden_size
+        self.weight_drop = weight_drop
+        self.p = dict(zoneout_c=zoneout_c, zoneout_h=zoneout_h, recurrent_dropout=recurrent_dropout,
+                      cell_dropout=cell_dropout, output_zoneout=output_zoneout,
+                      variational_x=variational_x, variational_h=variational_h)
+
+    def draw_masks(self, T: int, B: int) -> StepMasks:
+        """Training masks for one forward (drawn from the global generator), or the
+        evaluation expectations."""
+        p, H = self.p, self.hidden_size
+        if not self.training:
+            return StepMasks(z_c=p["zoneout_c"] or None, z_h=p["zoneout_h"] or None,
+                             z_o=p["output_zoneout"] or None, u=p["output_zoneout"] or None)
+        m = StepMasks()
+        if p["zoneout_c"]:
+            m.z_c = _bernoulli((T, B, H), p["zoneout_c"])
+        if p["zoneout_h"]:
+            m.z_h = _bernoulli((T, B, H), p["zoneout_h"])
+        if p["recurrent_dropout"]:
+            m.u = (1 - _bernoulli((T, B, H), p["recurrent_dropout"])) / (1 - p["recurrent_dropout"])
+        if p["output_zoneout"]:
+            d = _bernoulli((T, B, H), p["output_zoneout"])
+            m.z_o = d
+            m.u = d if m.u is None else m.u * d
+        if p["cell_dropout"]:
+            m.cell = (1 - _bernoulli((T, B, H), p["cell_dropout"])) / (1 - p["cell_dropout"])
+        if p["variational_h"]:
+            m.gal = (1 - _bernoulli((B, H), p["variational_h"])) / (1 - p["variational_h"])
+        return m
+
+    def forward(self, x: torch.Tensor, state):
+        """x (T, B, input_size), state (h, c) each (1, B, H) -> output (T, B, H), new state."""
+        lstm = self.lstm
+        T, B, _ = x.shape
+        if self.training and self.p["variational_x"]:
+            keep = 1 - _bernoulli((1, B, x.size(2)), self.p["variational_x"])
+            x = x * keep / (1 - self.p["variational_x"])
+        # The input projection of every step in one matrix product: (T, B, 4H).
+        xproj = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(T * B, -1),
+                            lstm.weight_ih_l0.t()).view(T, B, -1)
+        w_hh = lstm.weight_hh_l0
+        if self.training and self.weight_drop > 0:
+            w_hh = drop_weight(w_hh, self.weight_drop)
+        h0, c0 = state
+        out, h, c = step_lstm(xproj, w_hh, h0[0], c0[0], self.draw_masks(T, B))
+        return out, (h.unsqueeze(0), c.unsqueeze(0))
+
+    def init_state(self, batch_size: int):
+        zeros = self.lstm.weight_hh_l0.new_zeros(1, batch_size, self.hidden_size)
+        return zeros, zeros.clone()
