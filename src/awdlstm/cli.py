@@ -57,6 +57,26 @@ def _score(args) -> None:
     commands.score_cmd(args.run, args.file, args.json)
 
 
+def _gradflow(args) -> None:
+    from . import commands
+    commands.gradflow_cmd(args.run, args.steps, args.hidden, args.clip, args.out)
+
+
+def _ablate(args) -> None:
+    from . import commands
+    commands.ablate_cmd(args.preset, args.budget, args.out, args.set, args.jobs)
+
+
+def _embeddings(args) -> None:
+    from . import commands
+    commands.embeddings_cmd(args.run, args.words, args.analogy, args.k, args.plot, args.out)
+
+
+def _report(args) -> None:
+    from . import commands
+    commands.report_cmd(args.run, args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="awdlstm", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -130,6 +150,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_score)
+
+    gf = sub.add_parser("gradflow", help="||dL/dh_t|| through time: tanh RNN vs LSTM, clipping, W_h products")
+    gf.add_argument("--run", help="take the LSTM from this checkpoint's first layer (default: fresh weights)")
+    gf.add_argument("--steps", type=int, default=50)
+    gf.add_argument("--hidden", type=int, default=100, help="hidden size of the fresh cells")
+    gf.add_argument("--clip", type=float, default=1.0)
+    gf.add_argument("--out", default="gradflow.png")
+    gf.set_defaults(func=_gradflow)
+
+    ab = sub.add_parser("ablate", help="rerun a preset with one regularizer removed at a time (paper Table 4)")
+    ab.add_argument("--preset", default="cpu-ptb")
+    ab.add_argument("--budget", type=float, help="minutes of training per variant (default: the preset's)")
+    ab.add_argument("--out", help="folder of the variants' runs (default runs/ablate-<preset>)")
+    ab.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="applied to every variant")
+    ab.add_argument("--jobs", type=int, help="variants at once (default: the number of cores)")
+    ab.set_defaults(func=_ablate)
+
+    em = sub.add_parser("embeddings", help="nearest neighbours, analogies and a 2-D plot of learned embeddings")
+    em.add_argument("run", metavar="RUN_DIR|CKPT")
+    em.add_argument("--words", nargs="*", default=[])
+    em.add_argument("--analogy", nargs="*", default=[], metavar="A:B:C", help="a is to b as c is to ?")
+    em.add_argument("-k", type=int, default=8, help="neighbours to show")
+    em.add_argument("--plot", type=int, default=300, help="plot the N most frequent words (0: no plot)")
+    em.add_argument("--out", help="plot file (default RUN_DIR/embeddings.png)")
+    em.set_defaults(func=_embeddings)
+
+    rp = sub.add_parser("report", help="one self-contained HTML page for a run")
+    rp.add_argument("run", metavar="RUN_DIR")
+    rp.add_argument("--out", help="default RUN_DIR/report.html")
+    rp.set_defaults(func=_report)
     return p
 
 

@@ -162,3 +162,56 @@ def score_cmd(path: str, file: str, as_json: bool, log=print) -> dict:
             log(f"{r['line']:5d}  logprob {r['logprob']:10.3f}  tokens {r['tokens']:4d}  ppl {r['ppl']:9.2f}  {r['text'][:60]}")
         log(f"total  logprob {total['logprob']:10.3f}  tokens {total['tokens']:4d}  ppl {total['ppl']:9.2f}")
     return total
+
+
+def gradflow_cmd(run: str | None, steps: int, hidden: int, clip: float, out: str, log=print) -> dict:
+    from .diagnostics.gradflow import format_table, gradflow, lstm_cell_from_model, plot_gradflow
+    if steps < 2 or hidden < 1 or clip <= 0:
+        raise AwdlstmError(f"--steps {steps} --hidden {hidden} --clip {clip}: need steps >= 2, hidden >= 1, clip > 0")
+    lstm = None
+    if run:
+        model, _, _, _ = model_from_checkpoint(Path(run))
+        lstm = lstm_cell_from_model(model)
+    curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm)
+    log(format_table(curves))
+    plot_gradflow(curves, out)
+    log(f"plot: {out}")
+    return curves
+
+
+def ablate_cmd(preset: str, budget: float | None, out: str | None, sets: list[str], jobs: int | None, log=print) -> str:
+    from .diagnostics.ablate import run_ablation
+    if budget is not None and budget <= 0:
+        raise AwdlstmError(f"--budget {budget}: minutes per variant must be positive")
+    out_dir = Path(out) if out else Path("runs") / f"ablate-{preset}"
+    table = run_ablation(preset, out_dir, budget, sets, jobs, log)
+    log(table)
+    log(f"table: {out_dir / 'ablation.md'}, plot: {out_dir / 'ablation.png'}")
+    return table
+
+
+def embeddings_cmd(run: str, words: list[str], analogies: list[str], k: int, plot_n: int, out: str | None,
+                   log=print) -> None:
+    from .diagnostics.embeddings import analogy, neighbours, plot_projection, projection
+    model, vocab, _, _ = model_from_checkpoint(Path(run))
+    emb = model.embedding.weight.detach()
+    for w in words:
+        log(f"{w}: " + ", ".join(f"{n} ({s:.2f})" for n, s in neighbours(emb, vocab, w, k)))
+    for item in analogies:
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise AwdlstmError(f"--analogy {item!r}: write it as a:b:c (a is to b as c is to ?)")
+        a, b, c = parts
+        log(f"{a} : {b} :: {c} : " + ", ".join(f"{n} ({s:.2f})" for n, s in analogy(emb, vocab, a, b, c, k)))
+    if plot_n:
+        n = min(plot_n, len(vocab))
+        path = Path(out) if out else (Path(run) if Path(run).is_dir() else Path(run).parent) / "embeddings.png"
+        plot_projection(projection(emb, n), vocab.itos[:n], path, f"2-D PCA of the {n} most frequent words")
+        log(f"plot: {path}")
+
+
+def report_cmd(run: str, out: str | None, log=print) -> Path:
+    from .diagnostics.report import write_report
+    path = write_report(Path(run), Path(out) if out else None)
+    log(f"report: {path}")
+    return path

@@ -56,8 +56,6 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             if isinstance(value, str):
                 value = [v for v in value.replace(",", " ").split() if v]
             return [str(v) for v in value]
-        if typ == "int | None":
-            return None if value in (None, "none", "None", "") else int(value)
     except (TypeError, ValueError):
         pass
     else:

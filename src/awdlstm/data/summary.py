@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .corpus import Corpus, load_corpus
 from .sources import SPLITS
-from .synthetic import SyntheticSpec, write_synthetic
+from .synthetic import SyntheticSpec, ensure_synthetic, write_synthetic
 
 
 def format_summary(corpus: Corpus) -> str:
@@ -31,13 +32,11 @@ def synthetic_summary(spec: SyntheticSpec, out: str | None) -> str:
     """Generate the synthetic corpus (into ``out`` or the cache) and summarise it."""
     if out is not None:
         write_synthetic(spec, Path(out))
-        corpus = load_corpus(out)
+        folder = Path(out)
     else:
-        corpus = load_corpus("synthetic") if spec == SyntheticSpec() else None
-        if corpus is None:
-            from .synthetic import ensure_synthetic
-            corpus = load_corpus(str(ensure_synthetic(spec)))
+        folder = ensure_synthetic(spec)
+    corpus = load_corpus(str(folder))
     corpus.name = f"synthetic ({spec.key()})"
     return (format_summary(corpus) + f"\nentropy {spec.entropy_per_token():.4f} nats/token "
-            f"(perplexity {2.718281828459045 ** spec.entropy_per_token():.3f}); without memory of "
+            f"(perplexity {math.exp(spec.entropy_per_token()):.3f}); without memory of "
             f"the opener at best {spec.memoryless_entropy_per_token():.4f}")
