@@ -83,10 +83,10 @@ def _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, win
                            f"theta >= 0, 0 <= lambda <= 1")
     ids = data.split(split)
     if dynamic:
-        scored = score_dynamic(model, ids, lr, decay, rule, dyn_bptt, train_ids=data.train)
+        scored = score_dynamic(model, ids, lr, decay, rule, dyn_bptt, train_ids=data.train, progress=_progress())
         kind = f"dynamic ({rule}, lr {lr:g}, decay {decay:g}, segments of {dyn_bptt})"
     else:
-        scored = score_static(model, ids, cfg.train.bptt)
+        scored = score_static(model, ids, cfg.train.bptt, progress=_progress())
         kind = "static"
     name, value = metric(scored.loss(), data.level)
     log(f"{split} {kind}: loss {scored.loss():.4f} | {name} {value:.3f}")
@@ -110,7 +110,7 @@ def tune_cache(path: str, windows: list[int], log=print) -> tuple:
     check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
     if any(w < 1 for w in windows):
         raise AwdlstmError(f"--windows {windows}: every window must be >= 1")
-    scored = score_static(model, data.valid, cfg.train.bptt)
+    scored = score_static(model, data.valid, cfg.train.bptt, progress=_progress())
     thetas, lambdas = default_grid()
     results = tune(scored.hidden, scored.targets, scored.logp, thetas, lambdas, windows)
     name, base = metric(scored.loss(), data.level)

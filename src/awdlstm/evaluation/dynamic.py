@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 
 import torch
+from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
 from ..errors import AwdlstmError
@@ -45,7 +46,7 @@ def gradient_rms(model, train_ids, bptt: int, batches: int, batch_size: int = 20
 
 
 def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = "rms", bptt: int = 5,
-                  train_ids=None, stat_batches: int = 200, eps: float = 2e-5) -> Scored:
+                  train_ids=None, stat_batches: int = 200, eps: float = 2e-5, progress: bool = False) -> Scored:
     """Read ``ids`` at batch 1 in segments of ``bptt`` tokens: score, then update."""
     if rule not in RULES:
         raise AwdlstmError(f"--rule {rule!r}: choose one of {', '.join(RULES)}")
@@ -64,8 +65,10 @@ def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = "rms", 
     source = batchify(ids, 1)
     hidden = model.init_hidden(1)
     hs, lps, ts = [], [], []
+    it = BPTTIterator(source, bptt)
     with lstm_kernel(1):
-        for batch in BPTTIterator(source, bptt):
+        for batch in tqdm(it, total=len(it), desc="dynamic eval", unit="segment", leave=False,
+                          disable=None if progress else True):
             hidden = detach_hidden(hidden)
             out = model(batch.x, hidden)
             logp = target_logp(out.logits[:, 0], batch.y[:, 0])

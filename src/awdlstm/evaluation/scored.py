@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
 from ..train.evaluate import lstm_kernel
@@ -31,14 +32,16 @@ def target_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_static(model, ids, bptt: int = 70) -> Scored:
+def score_static(model, ids, bptt: int = 70, progress: bool = False) -> Scored:
     """Read ``ids`` at batch 1 with the hidden state carried through (the AWD test protocol)."""
     model.eval()
     source = batchify(ids, 1)
     hidden = model.init_hidden(1)
     hs, lps, ts = [], [], []
+    it = BPTTIterator(source, bptt)
     with lstm_kernel(1):
-        for batch in BPTTIterator(source, bptt):
+        for batch in tqdm(it, total=len(it), desc="score", unit="batch", leave=False,
+                          disable=None if progress else True):
             out = model(batch.x, hidden)
             hidden = out.hidden
             hs.append(out.raw_output[:, 0])
