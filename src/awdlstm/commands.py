@@ -17,6 +17,14 @@ def _progress() -> bool:
     return sys.stderr.isatty()
 
 
+def _model_and_corpus(path: str):
+    """The checkpoint's model, its config, and the corpus it was trained on (vocabulary checked)."""
+    model, vocab, cfg, _ = model_from_checkpoint(Path(path))
+    data = corpus_for(cfg, _progress())
+    check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
+    return model, cfg, data
+
+
 def train(preset: str | None, corpus: str | None, sets: list[str], out: str | None, resume: str | None,
           log=print) -> dict:
     if resume:
@@ -54,9 +62,7 @@ def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print, cache
                  dynamic: bool = False, lr: float = 2e-5, decay: float = 0.02, rule: str = "rms",
                  dyn_bptt: int = 5) -> dict:
     from .train.evaluate import evaluate, metric
-    model, vocab, cfg, _ = model_from_checkpoint(Path(path))
-    data = corpus_for(cfg, _progress())
-    check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
+    model, cfg, data = _model_and_corpus(path)
     if cache or dynamic:
         return _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, window, theta, lam,
                                        dynamic, lr, decay, rule, dyn_bptt)
@@ -105,9 +111,7 @@ def tune_cache(path: str, windows: list[int], log=print) -> tuple:
     from .evaluation import score_static, tune
     from .evaluation.cache import default_grid
     from .train.evaluate import metric
-    model, vocab, cfg, _ = model_from_checkpoint(Path(path))
-    data = corpus_for(cfg, _progress())
-    check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
+    model, cfg, data = _model_and_corpus(path)
     if any(w < 1 for w in windows):
         raise AwdlstmError(f"--windows {windows}: every window must be >= 1")
     scored = score_static(model, data.valid, cfg.train.bptt, progress=_progress())

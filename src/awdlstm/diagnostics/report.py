@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import AwdlstmError
 from ..train.checkpoint import load_checkpoint
+from ..train.trainer import read_records
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
@@ -49,15 +50,7 @@ def render_report(run_dir: Path) -> str:
     level = meta.get("level", "word")
     unit = "bpc" if level == "char" else "ppl"
     conv = (lambda l: l / math.log(2)) if level == "char" else (lambda l: math.exp(min(l, 50)))
-    metrics_path = run_dir / "metrics.jsonl"
-    epochs = []
-    if metrics_path.is_file():
-        latest = {}
-        for line in metrics_path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                latest[(r.get("phase"), r.get("epoch"))] = r
-        epochs = [r for r in latest.values() if r.get("event") == "epoch"]
+    epochs = [r for r in read_records(run_dir) if r.get("event") == "epoch"]
     results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>awdlstm run {html.escape(run_dir.name)}</title>"

@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
@@ -59,6 +58,17 @@ class TrainState:
     elapsed: float = 0.0  # seconds of training, over all sessions
     done: bool = False
     stop_reason: str = ""
+
+
+def read_records(run_dir: Path) -> list[dict]:
+    """The run's metrics.jsonl records. A run killed between logging an epoch and saving
+    `last` logs that epoch again after the resume: the latest record of each (phase, epoch)
+    is kept."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return list({(r.get("phase"), r.get("epoch")): r for r in rows}.values())
 
 
 def corpus_for(cfg: RunConfig, progress: bool = True) -> Corpus:
@@ -207,14 +217,7 @@ class Trainer:
                 self._tb.add_scalar(k, rec[k], step)
 
     def records(self) -> list[dict]:
-        path = self.run_dir / "metrics.jsonl"
-        if not path.is_file():
-            return []
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        # A run killed between logging an epoch and saving `last` logs that epoch again
-        # after the resume: keep the latest record of each (phase, epoch).
-        latest = {(r.get("phase"), r.get("epoch")): r for r in rows}
-        return list(latest.values())
+        return read_records(self.run_dir)
 
     # ---- the loop -----------------------------------------------------------------
     def _budget_left(self, started: float) -> bool:
