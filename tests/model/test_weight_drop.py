@@ -21,7 +21,7 @@ def reference_lstm(x, h, c, w_ih, w_hh, b_ih, b_hh):
     return torch.stack(outs), h, c
 
 
-def test_mask_is_bernoulli_and_scaled():
+def test_mask_is_bernoulli_and_scaled(impl):
     torch.manual_seed(0)
     w = torch.ones(400, 300)
     d = drop_weight(w, 0.5)
@@ -30,7 +30,7 @@ def test_mask_is_bernoulli_and_scaled():
 
 
 @pytest.mark.parametrize("p", [0.0, 0.5, 0.3])
-def test_fused_layer_equals_reference_with_same_dropped_matrix(p):
+def test_fused_layer_equals_reference_with_same_dropped_matrix(p, impl):
     torch.manual_seed(1)
     layer = FusedLSTMLayer(5, 7, weight_drop=p).train()
     x = torch.randn(9, 3, 5, requires_grad=True)

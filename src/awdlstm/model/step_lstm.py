@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import native as _native
 from .weight_drop import drop_weight
 
 Mask = torch.Tensor | float | None  # (T, B, H) per step, (B, H) per sequence, a constant, or absent
@@ -45,14 +46,37 @@ class StepMasks:
     gal: Mask = None
 
 
+def _native_args(masks) -> list:
+    """Masks as the compiled kernels take them: (tensor or None, constant or None) pairs for
+    u, cell, z_c, z_h, z_o, then the Gal tensor."""
+    args = []
+    for m in masks[:5]:
+        args += [m, None] if torch.is_tensor(m) or m is None else [None, float(m)]
+    return args + [masks[5]]
+
+
+def _use_native(*tensors) -> bool:
+    return _native.usable(*(t for t in tensors if torch.is_tensor(t)))
+
+
 class StepLSTMFunction(torch.autograd.Function):
-    """The recurrence above. Per step the forward issues about ten tensor ops and the
-    backward about a dozen: every derivative factor that does not depend on the carried
-    gradient is computed for all steps at once before the reverse loop."""
+    """The recurrence above. On CPU in float32 both loops run compiled
+    (awdlstm/csrc/kernels.cpp: per step one GEMM and one fused pointwise pass). Elsewhere
+    they run here: per step the forward issues about ten tensor ops and the backward about
+    a dozen, every derivative factor that does not depend on the carried gradient being
+    computed for all steps at once before the reverse loop."""
 
     @staticmethod
     def forward(ctx, xproj, w_hh, h0, c0, m_u, m_cell, z_c, z_h, z_o, m_gal):
         """xproj (T, B, 4H), w_hh (4H, H), h0 and c0 (B, H) -> outputs (T, B, H), h_T, c_T."""
+        masks = (m_u, m_cell, z_c, z_h, z_o, m_gal)
+        ctx.masks = masks
+        ctx.native = _use_native(xproj, w_hh, h0, c0, *masks)
+        if ctx.native:
+            acts, cs, ctil, out = _native.native().step_forward(xproj.contiguous(), w_hh, h0, c0,
+                                                                 *_native_args(masks))
+            ctx.save_for_backward(w_hh, acts, cs, ctil, out, h0)
+            return out, out[-1].clone(), cs[-1].clone()
         T, B, H4 = xproj.shape
         H = H4 // 4
         acts = xproj.new_empty(T, B, H4)  # i, f, g, o after their nonlinearities
@@ -91,7 +115,6 @@ class StepLSTMFunction(torch.autograd.Function):
                 h = torch.lerp(op * tc, h, zh, out=out[t])
             o_prev = o
         ctx.save_for_backward(w_hh, acts, cs, ctil, out, h0)
-        ctx.masks = (m_u, m_cell, z_c, z_h, z_o, m_gal)
         return out, out[T - 1].clone(), cs[T].clone()
 
     @staticmethod
@@ -100,6 +123,13 @@ class StepLSTMFunction(torch.autograd.Function):
         m_u, m_cell, z_c, z_h, z_o, m_gal = ctx.masks
         T, B, H4 = acts.shape
         H = H4 // 4
+        if ctx.native:
+            grad_h = grad_h if grad_h is not None else acts.new_zeros(B, H)
+            grad_c = grad_c if grad_c is not None else acts.new_zeros(B, H)
+            dgates, dh, dc = _native.native().step_backward(grad_out, grad_h, grad_c, w_hh, acts, cs, ctil,
+                                                           *_native_args(ctx.masks))
+            return (dgates, _recurrent_weight_grad(dgates, out, h0, m_gal), dh, dc,
+                    None, None, None, None, None, None)
         i, f, g, o = (acts[..., k * H:(k + 1) * H] for k in range(4))
         # Output gate as used: o'_t = lerp(o_t, o_{t-1}, z_o), with o_{-1} := o_0.
         op = o if z_o is None else torch.lerp(o, torch.cat([o[:1], o[:-1]]), z_o)
@@ -147,12 +177,17 @@ class StepLSTMFunction(torch.autograd.Function):
                 if dh_prev is not None:
                     dh = dh + dh_prev
             dc = dpre * f[t] if dc_prev is None else torch.addcmul(dc_prev, dpre, f[t])
-        # Weight gradient of the recurrence: one product over all steps and sequences.
-        hin = torch.cat([h0.unsqueeze(0), out[:-1]])  # h_{t-1} for every t
-        if m_gal is not None:
-            hin = hin * m_gal
-        dw = dgates.view(T * B, H4).t() @ hin.view(T * B, H)
-        return dgates, dw, dh, dc, None, None, None, None, None, None
+        return dgates, _recurrent_weight_grad(dgates, out, h0, m_gal), dh, dc, None, None, None, None, None, None
+
+
+def _recurrent_weight_grad(dgates, out, h0, m_gal):
+    """dL/dW_hh, (4H, H): one product over all steps and sequences of the gate gradients
+    dgates (T, B, 4H) and the recurrent inputs h_{t-1} (⊙ m_gal)."""
+    T, B, H4 = dgates.shape
+    hin = torch.cat([h0.unsqueeze(0), out[:-1]])  # h_{t-1} for every t: (T, B, H)
+    if m_gal is not None:
+        hin = hin * m_gal
+    return dgates.reshape(T * B, H4).t() @ hin.reshape(T * B, -1)
 
 
 def step_lstm(xproj, w_hh, h0, c0, masks: StepMasks):

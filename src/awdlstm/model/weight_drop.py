@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from . import native as _native
+
 _LEVELS = 1 << 16
 
 
@@ -37,6 +39,29 @@ def keep_mask(shape: torch.Size, p: float, device=None, dtype=torch.float32) -> 
     return (u16 >= threshold).to(dtype).mul_(_LEVELS / (_LEVELS - dropped_levels))
 
 
+class _DropConnect(torch.autograd.Function):
+    """``weight * mask`` in one compiled pass, the mask a function of (seed, index): the
+    backward regenerates it from the seed instead of keeping a mask tensor alive."""
+
+    @staticmethod
+    def forward(ctx, weight, dropped_levels: int):
+        # The seed comes from PyTorch's CPU generator, so torch.manual_seed and a resumed
+        # generator state reproduce the masks.
+        seed = int(torch.empty((), dtype=torch.int64).random_())
+        ctx.seed, ctx.levels = seed, dropped_levels
+        return _native.native().dropconnect(weight, dropped_levels, seed)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _native.native().dropconnect(grad.contiguous(), ctx.levels, ctx.seed), None
+
+
 def drop_weight(weight: torch.Tensor, p: float) -> torch.Tensor:
-    """A dropped copy of ``weight``: ``weight * keep_mask``; gradients reach ``weight``."""
+    """A dropped copy of ``weight``: ``weight * mask`` with the mask of ``keep_mask``
+    (16-bit uniforms, drop rate p rounded to 2^-16); gradients reach ``weight``.
+
+    On CPU in float32 the compiled kernel draws the mask from a Philox counter stream
+    (awdlstm/csrc/kernels.cpp); elsewhere the mask is drawn by PyTorch."""
+    if _native.usable(weight):
+        return _DropConnect.apply(weight, round(p * _LEVELS))
     return weight * keep_mask(weight.shape, p, weight.device, weight.dtype)

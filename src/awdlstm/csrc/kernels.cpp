@@ -1,0 +1,283 @@
+// Compiled CPU kernels for awdlstm (float32, contiguous tensors).
+//
+// 1. DropConnect: w * mask / (1 - p) with the mask drawn from a counter-based generator
+//    (Philox-4x32-10, the generator PyTorch uses on CUDA) keyed by a seed taken from
+//    PyTorch's generator. The mask is a pure function of (seed, index), so the backward
+//    recomputes it instead of storing it, and the whole op is one pass over memory.
+// 2. The per-step LSTM recurrence with zoneout / recurrent-dropout masks
+//    (awdlstm/model/step_lstm.py documents the math): per step one GEMM through ATen
+//    and one fused pointwise loop, with no Python between steps.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+
+namespace {
+
+// ---------------------------------------------------------------- Philox-4x32-10
+constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;
+constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;
+
+// One Philox-4x32-10 block: four 32-bit uniforms for counter (c0, c1, 0, 0) under key (k0, k1).
+#define AWD_PHILOX_BLOCK(c0, c1, c2, c3, k0, k1)                                        \
+  for (int r_ = 0; r_ < 10; ++r_) {                                                    \
+    const uint64_t p0_ = (uint64_t)kPhiloxM0 * c0, p1_ = (uint64_t)kPhiloxM1 * c2;     \
+    const uint32_t n0_ = (uint32_t)(p1_ >> 32) ^ c1 ^ (k0 + r_ * kPhiloxW0);           \
+    const uint32_t n2_ = (uint32_t)(p0_ >> 32) ^ c3 ^ (k1 + r_ * kPhiloxW1);           \
+    c1 = (uint32_t)p1_; c3 = (uint32_t)p0_; c0 = n0_; c2 = n2_;                        \
+  }
+
+// out[e] = x[e] * (u_e >= threshold ? scale : 0) with u_e a 16-bit uniform. Elements come
+// in fixed chunks of 8 * 128: element c*1024 + lane*128 + j takes 16-bit half `lane` of
+// Philox block c*128 + j, so the mask depends on (seed, e) only, not on how the chunks are
+// split between threads. Eight elements per block halves the generator work of 32-bit
+// uniforms; the price is p rounded to a multiple of 2^-16.
+constexpr int64_t kCtr = 128, kChunk = 8 * kCtr;
+
+void masked_scale_chunks(const float* __restrict__ x, float* __restrict__ out, int64_t n, uint64_t seed,
+                         uint32_t threshold, float scale, int64_t c0, int64_t c1) {
+  const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  alignas(64) uint16_t u[8][kCtr];
+  for (int64_t c = c0; c < c1; ++c) {
+#pragma omp simd
+    for (int64_t j = 0; j < kCtr; ++j) {
+      const uint64_t ctr = (uint64_t)(c * kCtr + j);
+      uint32_t x0 = (uint32_t)ctr, x1 = (uint32_t)(ctr >> 32), x2 = 0, x3 = 0;
+      AWD_PHILOX_BLOCK(x0, x1, x2, x3, k0, k1)
+      u[0][j] = (uint16_t)x0; u[1][j] = (uint16_t)(x0 >> 16);
+      u[2][j] = (uint16_t)x1; u[3][j] = (uint16_t)(x1 >> 16);
+      u[4][j] = (uint16_t)x2; u[5][j] = (uint16_t)(x2 >> 16);
+      u[6][j] = (uint16_t)x3; u[7][j] = (uint16_t)(x3 >> 16);
+    }
+    for (int lane = 0; lane < 8; ++lane) {
+      const int64_t lb = c * kChunk + lane * kCtr;
+      const int64_t len = std::min<int64_t>(kCtr, n - lb);
+      const uint16_t* ul = u[lane];
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) out[lb + j] = x[lb + j] * (ul[j] >= threshold ? scale : 0.0f);
+    }
+  }
+}
+
+void masked_scale(const float* x, float* out, int64_t n, uint64_t seed, uint32_t threshold, float scale) {
+  at::parallel_for(0, (n + kChunk - 1) / kChunk, 64, [=](int64_t c0, int64_t c1) {
+    masked_scale_chunks(x, out, n, seed, threshold, scale, c0, c1);
+  });
+}
+
+// ---------------------------------------------------------------- LSTM step kernels
+static inline float sigm(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+static inline float tanh_(float x) { return 2.0f / (1.0f + std::exp(-2.0f * x)) - 1.0f; }
+
+using OptT = std::optional<at::Tensor>;
+using OptD = std::optional<double>;
+
+// A mask as the loops read it: row(t) points at B*H floats. A per-step (T, B, H) mask
+// moves one row per step; a per-sequence (B, H) mask, a constant or an absent mask (its
+// neutral value) stays put. Constants are materialized once so the inner loops have no
+// branches and vectorize.
+struct MaskRows {
+  at::Tensor held;
+  const float* p = nullptr;
+  int64_t step = 0;
+  bool present = false;
+  MaskRows(const OptT& m, OptD constant, float neutral, int64_t B, int64_t H, const at::TensorOptions& opt) {
+    if (m.has_value() && m->defined()) {
+      TORCH_CHECK(m->scalar_type() == at::kFloat, "mask must be float32");
+      held = m->contiguous();
+      step = held.dim() == 3 ? B * H : 0;
+      present = true;
+    } else {
+      present = constant.has_value();
+      held = at::full({B, H}, constant.has_value() ? *constant : neutral, opt);
+    }
+    p = held.data_ptr<float>();
+  }
+  const float* row(int64_t t) const { return p + t * step; }
+};
+
+struct StepMasks {
+  MaskRows u, cell, zc, zh, zo, gal;
+  StepMasks(OptT m_u, OptD m_u_c, OptT m_cell, OptD m_cell_c, OptT z_c, OptD z_c_c, OptT z_h, OptD z_h_c,
+            OptT z_o, OptD z_o_c, OptT m_gal, int64_t B, int64_t H, const at::TensorOptions& opt)
+      : u(m_u, m_u_c, 1.f, B, H, opt), cell(m_cell, m_cell_c, 1.f, B, H, opt), zc(z_c, z_c_c, 0.f, B, H, opt),
+        zh(z_h, z_h_c, 0.f, B, H, opt), zo(z_o, z_o_c, 0.f, B, H, opt), gal(m_gal, std::nullopt, 1.f, B, H, opt) {}
+};
+
+// Rows per thread of the pointwise loops: parallel only where a step has enough work
+// (the AWD layers of 1150 units), since a fork/join costs about as much as 8k elements.
+static inline int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 8192 / H); }
+
+// Pointwise forward of rows [b0, b1) of one step: gate nonlinearities in place in `a`
+// (B, 4H), then c_t, tanh(c~_t), h_t and h_t ⊙ m_gal. `ap` holds step t-1's gates.
+static void forward_rows(int64_t b0, int64_t b1, int64_t H, float* a, const float* ap, const float* cp,
+                         const float* hp, const float* mu, const float* mc, const float* zc, const float* zh,
+                         const float* zo, const float* gal, float* cn_out, float* tc_out, float* h_out, float* hb) {
+  for (int64_t b = b0; b < b1; ++b) {
+    float* __restrict__ ab = a + b * 4 * H;
+    const float* __restrict__ opb = ap + b * 4 * H + 3 * H;
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+      const int64_t j = r + k;
+      const float i = sigm(ab[k]), f = sigm(ab[H + k]), g = tanh_(ab[2 * H + k]), o = sigm(ab[3 * H + k]);
+      const float oprev = opb[k];
+      ab[k] = i; ab[H + k] = f; ab[2 * H + k] = g; ab[3 * H + k] = o;
+      const float cprev = cp[j];
+      const float cn = (f * cprev + i * g * mu[j]) * mc[j];
+      cn_out[j] = cn + zc[j] * (cprev - cn);
+      const float tc = tanh_(cn);
+      tc_out[j] = tc;
+      const float ht = (o + zo[j] * (oprev - o)) * tc;
+      const float h = ht + zh[j] * (hp[j] - ht);
+      h_out[j] = h;
+      hb[j] = h * gal[j];
+    }
+  }
+}
+
+// Pointwise backward of rows [b0, b1) of one step: the gate pre-activation gradients into
+// `dg` (B, 4H) and the carried gradients of c_t, z_h ⊙ dh and z_o ⊙ do' for step t-1.
+static void backward_rows(int64_t b0, int64_t b1, int64_t H, const float* a, const float* ap, const float* cp,
+                          const float* tcp, const float* gop, const float* mu, const float* mc, const float* zc,
+                          const float* zh, const float* zo, const float* gal, const float* hm, float* dhc,
+                          float* dcp, float* doc, float* dg) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* __restrict__ ab = a + b * 4 * H;
+    const float* __restrict__ opb = ap + b * 4 * H + 3 * H;
+    float* __restrict__ dgb = dg + b * 4 * H;
+    const int64_t r = b * H;
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+      const int64_t j = r + k;
+      const float i = ab[k], f = ab[H + k], g = ab[2 * H + k], o = ab[3 * H + k];
+      const float dh = hm[j] * gal[j] + dhc[j] + gop[j];  // total gradient of h_t
+      const float dhn = dh * (1.f - zh[j]);                // ... of h~_t
+      dhc[j] = dh * zh[j];
+      const float tc = tcp[j];
+      const float op = o + zo[j] * (opb[k] - o);
+      const float dcn = dcp[j] * (1.f - zc[j]) + dhn * op * (1.f - tc * tc);  // of c~_t
+      const float dop = dhn * tc;                                           // of o'_t
+      const float d_o = dop * (1.f - zo[j]) + doc[j];
+      doc[j] = dop * zo[j];
+      const float dpre = dcn * mc[j];
+      dgb[k] = dpre * mu[j] * g * i * (1.f - i);
+      dgb[H + k] = dpre * cp[j] * f * (1.f - f);
+      dgb[2 * H + k] = dpre * mu[j] * i * (1.f - g * g);
+      dgb[3 * H + k] = d_o * o * (1.f - o);
+      dcp[j] = dpre * f + dcp[j] * zc[j];
+    }
+  }
+}
+
+// Forward of StepLSTMFunction. Returns acts (T, B, 4H: i, f, g, o after their
+// nonlinearities), cs (T+1, B, H: c_0 .. c_T), ctil (T, B, H: tanh of c~), out (T, B, H).
+std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& w_hh, const at::Tensor& h0,
+                                     const at::Tensor& c0, OptT m_u, OptD m_u_c, OptT m_cell, OptD m_cell_c,
+                                     OptT z_c, OptD z_c_c, OptT z_h, OptD z_h_c, OptT z_o, OptD z_o_c,
+                                     OptT m_gal) {
+  TORCH_CHECK(xproj.is_contiguous() && xproj.scalar_type() == at::kFloat,
+              "step_forward: contiguous float32 xproj expected");
+  const int64_t T = xproj.size(0), B = xproj.size(1), H = xproj.size(2) / 4, BH = B * H;
+  const auto opt = xproj.options();
+  const StepMasks M(m_u, m_u_c, m_cell, m_cell_c, z_c, z_c_c, z_h, z_h_c, z_o, z_o_c, m_gal, B, H, opt);
+  auto acts = at::empty({T, B, 4 * H}, opt);
+  auto cs = at::empty({T + 1, B, H}, opt);
+  auto ctil = at::empty({T, B, H}, opt);
+  auto out = at::empty({T, B, H}, opt);
+  cs[0].copy_(c0);
+  const auto h0c = h0.contiguous();
+  // Step 0 has no previous output gate: it reads z_o = 0 and zero "previous gates".
+  const auto no_zo = at::zeros({BH}, opt), no_gates = at::zeros({B, 4 * H}, opt);
+  const auto wt = w_hh.t();
+  auto hin = M.gal.present ? h0c.mul(M.gal.held) : h0c;  // h_{t-1} ⊙ m_gal, (B, H)
+  auto hbuf = at::empty({B, H}, opt);
+  float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = ctil.data_ptr<float>(),
+        *O = out.data_ptr<float>(), *hb = hbuf.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    auto a_t = acts[t];
+    at::addmm_out(a_t, xproj[t], hin, wt);
+    float* a = A + t * B * 4 * H;
+    const float* ap = t == 0 ? no_gates.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
+    const float* cp = C + t * BH;
+    float *cn_out = C + (t + 1) * BH, *tc_out = TC + t * BH, *h_out = O + t * BH;
+    const float* hp = t == 0 ? h0c.data_ptr<float>() : O + (t - 1) * BH;
+    const float *mu = M.u.row(t), *mc = M.cell.row(t), *zc = M.zc.row(t), *zh = M.zh.row(t),
+                *zo = t == 0 ? no_zo.data_ptr<float>() : M.zo.row(t), *gal = M.gal.row(0);
+    at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {
+      forward_rows(b0, b1, H, a, ap, cp, hp, mu, mc, zc, zh, zo, gal, cn_out, tc_out, h_out, hb);
+    });
+    hin = M.gal.present ? hbuf : out[t];
+  }
+  return {acts, cs, ctil, out};
+}
+
+// Backward of StepLSTMFunction: returns dgates (T, B, 4H), dh0, dc0. The W_hh gradient is
+// one product over all steps, done by the caller.
+std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tensor& grad_h, const at::Tensor& grad_c,
+                                      const at::Tensor& w_hh, const at::Tensor& acts, const at::Tensor& cs,
+                                      const at::Tensor& ctil, OptT m_u, OptD m_u_c, OptT m_cell, OptD m_cell_c,
+                                      OptT z_c, OptD z_c_c, OptT z_h, OptD z_h_c, OptT z_o, OptD z_o_c,
+                                      OptT m_gal) {
+  const int64_t T = acts.size(0), B = acts.size(1), H = acts.size(2) / 4, BH = B * H;
+  const auto opt = acts.options();
+  const StepMasks M(m_u, m_u_c, m_cell, m_cell_c, z_c, z_c_c, z_h, z_h_c, z_o, z_o_c, m_gal, B, H, opt);
+  const auto go = grad_out.contiguous();
+  auto dgates = at::empty({T, B, 4 * H}, opt);
+  auto dhmm = grad_h.contiguous().clone();  // dgates_{t+1} @ W_hh (grad_h at the last step)
+  auto dh_carry = at::zeros({B, H}, opt);   // z_h ⊙ dh_{t+1}: reaches h_t directly
+  auto dc = grad_c.contiguous().clone();    // gradient of c_t
+  auto do_carry = at::zeros({B, H}, opt);   // z_o ⊙ do'_{t+1}: reaches o_t directly
+  const auto ones = at::ones({BH}, opt), no_zo = at::zeros({BH}, opt), no_gates = at::zeros({B, 4 * H}, opt);
+  float *dcp = dc.data_ptr<float>(), *dhc = dh_carry.data_ptr<float>(), *doc = do_carry.data_ptr<float>(),
+        *hm = dhmm.data_ptr<float>(), *DG = dgates.data_ptr<float>();
+  const float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = ctil.data_ptr<float>(),
+              *GO = go.data_ptr<float>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const float* a = A + t * B * 4 * H;
+    const float* ap = t == 0 ? no_gates.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
+    const float *cp = C + t * BH, *tcp = TC + t * BH, *gop = GO + t * BH;
+    float* dg = DG + t * B * 4 * H;
+    const float *mu = M.u.row(t), *mc = M.cell.row(t), *zc = M.zc.row(t), *zh = M.zh.row(t),
+                *zo = t == 0 ? no_zo.data_ptr<float>() : M.zo.row(t),
+                *gal = t == T - 1 ? ones.data_ptr<float>() : M.gal.row(0);
+    at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {
+      backward_rows(b0, b1, H, a, ap, cp, tcp, gop, mu, mc, zc, zh, zo, gal, hm, dhc, dcp, doc, dg);
+    });
+    at::mm_out(dhmm, dgates[t], w_hh);
+  }
+  // dh_0 = (dgates_0 @ W_hh) ⊙ m_gal + z_h ⊙ dh_1
+  auto dh0 = M.gal.present ? dhmm.mul(M.gal.held).add_(dh_carry) : dhmm.add(dh_carry);
+  return {dgates, dh0, dc};
+}
+
+// x * keep / (1 - p'), keep drawn as above with `dropped` of the 65536 levels dropped
+// (p' = dropped / 65536: the caller rounds p).
+at::Tensor dropconnect(const at::Tensor& x, int64_t dropped, int64_t seed) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat && x.device().is_cpu(), "dropconnect: float32 CPU tensor expected");
+  TORCH_CHECK(dropped >= 0 && dropped < 65536, "dropconnect: dropped levels must be in [0, 65536)");
+  auto xc = x.contiguous();
+  auto out = at::empty(xc.sizes(), xc.options());
+  masked_scale(xc.data_ptr<float>(), out.data_ptr<float>(), xc.numel(), (uint64_t)seed, (uint32_t)dropped,
+               (float)(65536.0 / (65536.0 - (double)dropped)));
+  return out;
+}
+
+std::vector<int64_t> philox_block(int64_t counter, int64_t key) {
+  uint32_t x0 = (uint32_t)(uint64_t)counter, x1 = (uint32_t)((uint64_t)counter >> 32), x2 = 0, x3 = 0;
+  const uint32_t k0 = (uint32_t)(uint64_t)key, k1 = (uint32_t)((uint64_t)key >> 32);
+  AWD_PHILOX_BLOCK(x0, x1, x2, x3, k0, k1)
+  return {x0, x1, x2, x3};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("philox_block", &philox_block, "one Philox-4x32-10 block (for known-answer tests)");
+  m.def("dropconnect", &dropconnect, "x * Philox keep mask / (1 - p)");
+  m.def("step_forward", &step_forward, "per-step LSTM forward");
+  m.def("step_backward", &step_backward, "per-step LSTM backward");
+}

@@ -1,0 +1,117 @@
+"""The compiled kernels (awdlstm/csrc/kernels.cpp) against their PyTorch counterparts."""
+
+import warnings
+
+import pytest
+import torch
+
+from awdlstm.model import native
+from awdlstm.model.step_lstm import StepLSTMFunction, StepMasks, step_lstm
+from awdlstm.model.weight_drop import drop_weight
+
+
+@pytest.fixture
+def kernels():
+    k = native.native()
+    if k is None:
+        pytest.skip("the compiled kernels cannot be built on this machine")
+    return k
+
+
+def test_philox_matches_the_random123_known_answer(kernels):
+    # Random123's kat_vectors: philox4x32_10, counter 0 and key 0.
+    assert [v & 0xFFFFFFFF for v in kernels.philox_block(0, 0)] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+@pytest.mark.parametrize("p", [0.5, 0.3, 0.65])
+def test_dropconnect_rate_scale_and_backward_mask(kernels, p):
+    torch.manual_seed(0)
+    w = torch.rand(700, 300).add_(0.5).requires_grad_()  # no zeros, so a zero means dropped
+    d = drop_weight(w, p)
+    levels = round(p * 65536)
+    kept = d != 0
+    assert abs(1 - kept.float().mean().item() - levels / 65536) < 0.005
+    torch.testing.assert_close(d[kept], w.detach()[kept] * 65536 / (65536 - levels))
+    g = torch.randn_like(d)
+    d.backward(g)  # the backward regenerates the same mask from the seed
+    torch.testing.assert_close(w.grad, g * kept * (65536 / (65536 - levels)))
+
+
+def test_dropconnect_mask_depends_on_the_seed_only(kernels):
+    w = torch.randn(1000, 1037)  # not a multiple of the kernel's chunk size
+    threads = torch.get_num_threads()
+    try:
+        torch.manual_seed(5)
+        a = drop_weight(w, 0.5)
+        torch.set_num_threads(1)
+        torch.manual_seed(5)
+        b = drop_weight(w, 0.5)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(a, b)  # same seed: same mask, however the work is split
+    assert not torch.equal(a, drop_weight(w, 0.5))  # the next forward: a new mask
+
+
+def _random_masks(T, B, H, gen, train=True):
+    bern = lambda shape, p: (torch.rand(shape, generator=gen) < p).float()
+    if not train:  # evaluation: constants (the expectations)
+        return StepMasks(z_c=0.5, z_h=0.05, z_o=0.3, u=0.3)
+    d = bern((T, B, H), 0.3)
+    return StepMasks(z_c=bern((T, B, H), 0.5), z_h=bern((T, B, H), 0.1), z_o=d,
+                     u=d * (1 - bern((T, B, H), 0.2)) / 0.8, cell=(1 - bern((T, B, H), 0.1)) / 0.9,
+                     gal=(1 - bern((B, H), 0.2)) / 0.8)
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("shape", [(5, 3, 7), (4, 13, 1200)])  # the second runs the rows on several threads
+def test_step_kernels_equal_the_pytorch_loops(kernels, monkeypatch, train, shape):
+    T, B, H = shape
+    gen = torch.Generator().manual_seed(3)
+    xproj = torch.randn(T, B, 4 * H, generator=gen)
+    w_hh = torch.randn(4 * H, H, generator=gen) / H ** 0.5
+    h0, c0 = torch.randn(B, H, generator=gen), torch.randn(B, H, generator=gen)
+    masks = _random_masks(T, B, H, gen, train)
+    weights = torch.randn(T, B, H, generator=gen)
+
+    def run():
+        leaves = [v.clone().requires_grad_() for v in (xproj, w_hh, h0, c0)]
+        out, h, c = step_lstm(*leaves, masks)
+        ((out * weights).sum() + h.pow(2).sum() + c.sum()).backward()
+        return [out, h, c] + [v.grad for v in leaves]
+
+    compiled = run()
+    monkeypatch.setattr(native, "usable", lambda *tensors: False)
+    reference = run()
+    for a, r in zip(compiled, reference):
+        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-5)
+
+
+def test_the_step_function_uses_the_kernels_for_float32_only(kernels, monkeypatch):
+    calls = []
+    monkeypatch.setattr(native, "usable", lambda *t: calls.append(t[0].dtype) or t[0].dtype == torch.float32)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(3, 2, 8, dtype=dtype)
+        StepLSTMFunction.apply(x, torch.randn(8, 2, dtype=dtype), torch.zeros(2, 2, dtype=dtype),
+                               torch.zeros(2, 2, dtype=dtype), None, None, None, None, None, None)
+    assert calls == [torch.float32, torch.float64]
+
+
+def test_without_a_compiler_the_kernels_are_skipped_with_a_warning(monkeypatch):
+    import torch.utils.cpp_extension as cpp
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Error building extension 'awdlstm_kernels'\ng++: not found")
+
+    monkeypatch.setattr(cpp, "load", no_compiler)
+    native.native.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="g\\+\\+: not found.*PyTorch implementation"):
+            assert native.native() is None
+        assert native.usable(torch.zeros(1)) is False
+        monkeypatch.setenv("AWDLSTM_NATIVE", "0")
+        native.native.cache_clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert native.native() is None  # switched off on purpose: no warning
+    finally:
+        native.native.cache_clear()
