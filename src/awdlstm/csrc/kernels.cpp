@@ -107,23 +107,66 @@ struct StepMasks {
         zh(z_h, z_h_c, 0.f, B, H, opt), zo(z_o, z_o_c, 0.f, B, H, opt), gal(m_gal, std::nullopt, 1.f, B, H, opt) {}
 };
 
+// y = x @ w^T for one fixed w (N, K) and many x (B, K): the per-step recurrent product.
+// oneDNN's inner product on a weight reordered once per call runs these small-batch
+// products about 1.7x faster than sgemm (measured at B 20, 1150 x 4600), which is what
+// PyTorch's fused LSTM gains from the same library; without oneDNN, at::mm.
+class StepGemm {
+ public:
+  StepGemm(const at::Tensor& w, int64_t batch) : w_(w.contiguous()) {
+    if (linear_op() && reorder_op()) packed_ = reorder_op()->call(w_, batch);
+  }
+  at::Tensor operator()(const at::Tensor& x) const {
+    if (packed_.defined())
+      return linear_op()->call(x, packed_, std::nullopt, "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
+    return at::mm(x, w_.t());
+  }
+
+ private:
+  using LinearFn = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                              c10::string_view, c10::List<std::optional<at::Scalar>>,
+                              std::optional<c10::string_view>);
+  using ReorderFn = at::Tensor(const at::Tensor&, std::optional<int64_t>);
+  static const c10::TypedOperatorHandle<LinearFn>* linear_op() {
+    static const auto op = find<LinearFn>("mkldnn::_linear_pointwise");
+    return op ? &*op : nullptr;
+  }
+  static const c10::TypedOperatorHandle<ReorderFn>* reorder_op() {
+    static const auto op = find<ReorderFn>("mkldnn::_reorder_linear_weight");
+    return op ? &*op : nullptr;
+  }
+  template <typename Fn>
+  static std::optional<c10::TypedOperatorHandle<Fn>> find(const char* name) {
+    if (!at::hasMKLDNN()) return std::nullopt;
+    auto handle = c10::Dispatcher::singleton().findSchema({name, ""});
+    if (!handle.has_value()) return std::nullopt;
+    return handle->typed<Fn>();
+  }
+  at::Tensor w_, packed_;
+};
+
 // Rows per thread of the pointwise loops: parallel only where a step has enough work
 // (the AWD layers of 1150 units), since a fork/join costs about as much as 8k elements.
 static inline int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 8192 / H); }
 
-// Pointwise forward of rows [b0, b1) of one step: gate nonlinearities in place in `a`
-// (B, 4H), then c_t, tanh(c~_t), h_t and h_t ⊙ m_gal. `ap` holds step t-1's gates.
-static void forward_rows(int64_t b0, int64_t b1, int64_t H, float* a, const float* ap, const float* cp,
+// Pointwise forward of rows [b0, b1) of one step: the gates xp + hh (both (B, 4H)) through
+// their nonlinearities into `a`, then c_t, tanh(c~_t), h_t and h_t ⊙ m_gal. `ap` holds step
+// t-1's gates.
+static void forward_rows(int64_t b0, int64_t b1, int64_t H, const float* xp, const float* hh, float* a,
+                         const float* ap, const float* cp,
                          const float* hp, const float* mu, const float* mc, const float* zc, const float* zh,
                          const float* zo, const float* gal, float* cn_out, float* tc_out, float* h_out, float* hb) {
   for (int64_t b = b0; b < b1; ++b) {
     float* __restrict__ ab = a + b * 4 * H;
+    const float* __restrict__ xb = xp + b * 4 * H;
+    const float* __restrict__ hb_ = hh + b * 4 * H;
     const float* __restrict__ opb = ap + b * 4 * H + 3 * H;
     const int64_t r = b * H;
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
       const int64_t j = r + k;
-      const float i = sigm(ab[k]), f = sigm(ab[H + k]), g = tanh_(ab[2 * H + k]), o = sigm(ab[3 * H + k]);
+      const float i = sigm(xb[k] + hb_[k]), f = sigm(xb[H + k] + hb_[H + k]),
+                  g = tanh_(xb[2 * H + k] + hb_[2 * H + k]), o = sigm(xb[3 * H + k] + hb_[3 * H + k]);
       const float oprev = opb[k];
       ab[k] = i; ab[H + k] = f; ab[2 * H + k] = g; ab[3 * H + k] = o;
       const float cprev = cp[j];
@@ -192,15 +235,16 @@ std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& 
   const auto h0c = h0.contiguous();
   // Step 0 has no previous output gate: it reads z_o = 0 and zero "previous gates".
   const auto no_zo = at::zeros({BH}, opt), no_gates = at::zeros({B, 4 * H}, opt);
-  const auto wt = w_hh.t();
+  const StepGemm recurrent(w_hh, B);  // h (B, H) -> h W_hh^T (B, 4H)
   auto hin = M.gal.present ? h0c.mul(M.gal.held) : h0c;  // h_{t-1} ⊙ m_gal, (B, H)
   auto hbuf = at::empty({B, H}, opt);
   float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = ctil.data_ptr<float>(),
         *O = out.data_ptr<float>(), *hb = hbuf.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
-    auto a_t = acts[t];
-    at::addmm_out(a_t, xproj[t], hin, wt);
+    const auto hh = recurrent(hin).contiguous();
     float* a = A + t * B * 4 * H;
+    const float* xp = xproj.data_ptr<float>() + t * B * 4 * H;
+    const float* hhp = hh.data_ptr<float>();
     const float* ap = t == 0 ? no_gates.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
     const float* cp = C + t * BH;
     float *cn_out = C + (t + 1) * BH, *tc_out = TC + t * BH, *h_out = O + t * BH;
@@ -208,7 +252,7 @@ std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& 
     const float *mu = M.u.row(t), *mc = M.cell.row(t), *zc = M.zc.row(t), *zh = M.zh.row(t),
                 *zo = t == 0 ? no_zo.data_ptr<float>() : M.zo.row(t), *gal = M.gal.row(0);
     at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {
-      forward_rows(b0, b1, H, a, ap, cp, hp, mu, mc, zc, zh, zo, gal, cn_out, tc_out, h_out, hb);
+      forward_rows(b0, b1, H, xp, hhp, a, ap, cp, hp, mu, mc, zc, zh, zo, gal, cn_out, tc_out, h_out, hb);
     });
     hin = M.gal.present ? hbuf : out[t];
   }
@@ -227,13 +271,14 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
   const StepMasks M(m_u, m_u_c, m_cell, m_cell_c, z_c, z_c_c, z_h, z_h_c, z_o, z_o_c, m_gal, B, H, opt);
   const auto go = grad_out.contiguous();
   auto dgates = at::empty({T, B, 4 * H}, opt);
+  const StepGemm recurrent_t(w_hh.t(), B);  // dgates (B, 4H) -> dgates W_hh (B, H)
   auto dhmm = grad_h.contiguous().clone();  // dgates_{t+1} @ W_hh (grad_h at the last step)
   auto dh_carry = at::zeros({B, H}, opt);   // z_h ⊙ dh_{t+1}: reaches h_t directly
   auto dc = grad_c.contiguous().clone();    // gradient of c_t
   auto do_carry = at::zeros({B, H}, opt);   // z_o ⊙ do'_{t+1}: reaches o_t directly
   const auto ones = at::ones({BH}, opt), no_zo = at::zeros({BH}, opt), no_gates = at::zeros({B, 4 * H}, opt);
   float *dcp = dc.data_ptr<float>(), *dhc = dh_carry.data_ptr<float>(), *doc = do_carry.data_ptr<float>(),
-        *hm = dhmm.data_ptr<float>(), *DG = dgates.data_ptr<float>();
+        *DG = dgates.data_ptr<float>();
   const float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = ctil.data_ptr<float>(),
               *GO = go.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
@@ -244,10 +289,11 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
     const float *mu = M.u.row(t), *mc = M.cell.row(t), *zc = M.zc.row(t), *zh = M.zh.row(t),
                 *zo = t == 0 ? no_zo.data_ptr<float>() : M.zo.row(t),
                 *gal = t == T - 1 ? ones.data_ptr<float>() : M.gal.row(0);
+    const float* hm = dhmm.data_ptr<float>();
     at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {
       backward_rows(b0, b1, H, a, ap, cp, tcp, gop, mu, mc, zc, zh, zo, gal, hm, dhc, dcp, doc, dg);
     });
-    at::mm_out(dhmm, dgates[t], w_hh);
+    dhmm = recurrent_t(dgates[t]).contiguous();
   }
   // dh_0 = (dgates_0 @ W_hh) ⊙ m_gal + z_h ⊙ dh_1
   auto dh0 = M.gal.present ? dhmm.mul(M.gal.held).add_(dh_carry) : dhmm.add(dh_carry);
