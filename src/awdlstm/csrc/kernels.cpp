@@ -5,8 +5,8 @@
 //    PyTorch's generator. The mask is a pure function of (seed, index), so the backward
 //    recomputes it instead of storing it, and the whole op is one pass over memory.
 // 2. The per-step LSTM recurrence with zoneout / recurrent-dropout masks
-//    (awdlstm/model/step_lstm.py documents the math): per step one GEMM through ATen
-//    and one fused pointwise loop, with no Python between steps.
+//    (awdlstm/model/step_lstm.py documents the math): per step one product with W_hh
+//    (oneDNN, see StepGemm) and one fused pointwise loop, with no Python between steps.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
