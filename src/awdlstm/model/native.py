@@ -9,6 +9,7 @@ their PyTorch implementations: same semantics, slower.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -33,23 +34,36 @@ def native():
     """The kernels module, or None when it cannot be built here (a warning says why)."""
     if os.environ.get("AWDLSTM_NATIVE", "1") == "0":
         return None
+    marker = _build_marker()
+    if marker is not None and not marker.exists():
+        print("awdlstm: compiling the CPU kernels (once, about a minute)", file=sys.stderr, flush=True)
     try:
-        from torch.utils.cpp_extension import _get_build_directory, load
+        from torch.utils.cpp_extension import load
 
-        # torch rebuilds when the source or flags change; a marker named by their hash says
-        # whether this load will compile, so the minute of silence is announced.
-        key = hashlib.sha256(_SOURCE.read_bytes() + repr((_CFLAGS, _LDFLAGS, torch.__version__)).encode())
-        marker = Path(_get_build_directory(_NAME, verbose=False)) / f"awdlstm-{key.hexdigest()[:16]}.built"
-        if not marker.exists():
-            print("awdlstm: compiling the CPU kernels (once, about a minute)", file=sys.stderr, flush=True)
         module = load(name=_NAME, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
                       verbose=False)
-        marker.touch()
-        return module
     except Exception as exc:  # no compiler, no ninja, a read-only cache: fall back, say so once
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        warnings.warn(f"awdlstm: compiled kernels unavailable ({reason}); using the PyTorch implementation",
-                      RuntimeWarning, stacklevel=2)
+        lines = str(exc).strip().splitlines()
+        warnings.warn(f"awdlstm: compiled kernels unavailable ({lines[-1] if lines else type(exc).__name__}); "
+                      "using the PyTorch implementation", RuntimeWarning, stacklevel=2)
+        return None
+    if marker is not None:
+        with contextlib.suppress(OSError):
+            marker.touch()
+    return module
+
+
+def _build_marker() -> Path | None:
+    """A file in torch's build folder named by the hash of the source, flags and torch
+    version: torch rebuilds when those change, so a missing marker means this load will
+    compile, and the minute of silence is announced. None where the folder is unknown
+    (the announcement is only a courtesy)."""
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        key = hashlib.sha256(_SOURCE.read_bytes() + repr((_CFLAGS, _LDFLAGS, torch.__version__)).encode())
+        return Path(_get_build_directory(_NAME, verbose=False)) / f"awdlstm-{key.hexdigest()[:16]}.built"
+    except Exception:
         return None
 
 

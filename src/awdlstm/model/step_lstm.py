@@ -123,9 +123,8 @@ class StepLSTMFunction(torch.autograd.Function):
         m_u, m_cell, z_c, z_h, z_o, m_gal = ctx.masks
         T, B, H4 = acts.shape
         H = H4 // 4
+        # Autograd materializes the gradient of an unused output as zeros, so none is None.
         if ctx.native:
-            grad_h = grad_h if grad_h is not None else acts.new_zeros(B, H)
-            grad_c = grad_c if grad_c is not None else acts.new_zeros(B, H)
             dgates, dh, dc = _native.native().step_backward(grad_out, grad_h, grad_c, w_hh, acts, cs, ctil,
                                                            *_native_args(ctx.masks))
             return (dgates, _recurrent_weight_grad(dgates, out, h0, m_gal), dh, dc,
@@ -146,8 +145,7 @@ class StepLSTMFunction(torch.autograd.Function):
         om_zc = None if z_c is None else 1 - z_c
         om_zo = None if z_o is None else 1 - z_o
         dgates = torch.empty_like(acts)
-        dh = grad_h.clone() if grad_h is not None else acts.new_zeros(B, H)
-        dc = grad_c.clone() if grad_c is not None else acts.new_zeros(B, H)
+        dh, dc = grad_h.clone(), grad_c.clone()
         do_next = None  # gradient reaching o_t through o'_{t+1}
         for t in range(T - 1, -1, -1):
             dh = dh + grad_out[t]

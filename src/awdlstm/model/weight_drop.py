@@ -54,7 +54,7 @@ class _DropConnect(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return _native.native().dropconnect(grad.contiguous(), ctx.levels, ctx.seed), None
+        return _native.native().dropconnect(grad, ctx.levels, ctx.seed), None
 
 
 def drop_weight(weight: torch.Tensor, p: float) -> torch.Tensor:
