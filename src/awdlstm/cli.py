@@ -1,4 +1,4 @@
-"""Command line: parse arguments and dispatch. No logic lives here."""
+"""Command line: parse arguments and dispatch to awdlstm.commands."""
 
 from __future__ import annotations
 
@@ -27,39 +27,40 @@ def _train(args) -> None:
     if args.help_config:
         print(describe_config() + "\n\npresets: " + ", ".join(preset_names()))
         return
-    commands.train(args.preset, args.corpus, args.set, args.out, args.resume)
+    commands.train(args.preset, args.corpus, args.set, args.out, args.resume, device=args.device)
 
 
 def _finetune(args) -> None:
     from . import commands
-    commands.finetune(args.run_dir)
+    commands.finetune(args.run_dir, device=args.device)
 
 
 def _eval(args) -> None:
     from . import commands
     commands.evaluate_cmd(args.run, args.split, args.batch_size, cache=args.cache, window=args.window,
                           theta=args.theta, lam=args.lam, dynamic=args.dynamic, lr=args.lr, decay=args.decay,
-                          rule=args.rule, dyn_bptt=args.dyn_bptt)
+                          rule=args.rule, dyn_bptt=args.dyn_bptt, device=args.device)
 
 
 def _tune_cache(args) -> None:
     from . import commands
-    commands.tune_cache(args.run, args.windows)
+    commands.tune_cache(args.run, args.windows, device=args.device)
 
 
 def _generate(args) -> None:
     from . import commands
-    commands.generate_cmd(args.run, args.tokens, args.prompt, args.temperature, args.top_k, args.top_p, args.seed)
+    commands.generate_cmd(args.run, args.tokens, args.prompt, args.temperature, args.top_k, args.top_p, args.seed,
+                          device=args.device)
 
 
 def _score(args) -> None:
     from . import commands
-    commands.score_cmd(args.run, args.file, args.json)
+    commands.score_cmd(args.run, args.file, args.json, device=args.device)
 
 
 def _gradflow(args) -> None:
     from . import commands
-    commands.gradflow_cmd(args.run, args.steps, args.hidden, args.clip, args.out)
+    commands.gradflow_cmd(args.run, args.steps, args.hidden, args.clip, args.out, device=args.device)
 
 
 def _ablate(args) -> None:
@@ -69,7 +70,7 @@ def _ablate(args) -> None:
 
 def _embeddings(args) -> None:
     from . import commands
-    commands.embeddings_cmd(args.run, args.words, args.analogy, args.k, args.plot, args.out)
+    commands.embeddings_cmd(args.run, args.words, args.analogy, args.k, args.plot, args.out, device=args.device)
 
 
 def _report(args) -> None:
@@ -77,8 +78,23 @@ def _report(args) -> None:
     commands.report_cmd(args.run, args.out)
 
 
+def _kernels(args) -> None:
+    from . import commands
+    commands.kernels_cmd()
+
+
+def _device_option(parser: argparse.ArgumentParser, default_text: str = "auto: CUDA when available, else CPU") -> None:
+    parser.add_argument("--device", help=f"auto, cpu, cuda or cuda:N (default {default_text})")
+
+
+DESCRIPTION = """Regularized recurrent language models (AWD-LSTM, zoneout, the book baseline):
+train, evaluate, inspect and generate. Several processes: torchrun --nproc-per-node N -m awdlstm train ..."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="awdlstm", description=__doc__)
+    from . import __version__
+    p = argparse.ArgumentParser(prog="awdlstm", description=DESCRIPTION)
+    p.add_argument("--version", action="version", version=f"awdlstm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("data", help="load a corpus and print its counts")
@@ -107,10 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="run folder (default runs/<preset>-<time>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
     t.add_argument("--help-config", action="store_true", help="list every config key and the presets")
+    _device_option(t, "the preset's train.device, auto")
     t.set_defaults(func=_train)
 
     f = sub.add_parser("finetune", help="continue from the best averaged weights with ASGD (NT-ASGD fine-tuning)")
     f.add_argument("run_dir")
+    _device_option(f, "the run's train.device")
     f.set_defaults(func=_finetune)
 
     e = sub.add_parser("eval", help="loss and perplexity (or bpc) of a checkpoint on a full split")
@@ -128,11 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     dy.add_argument("--lr", type=float, default=2e-5)
     dy.add_argument("--decay", type=float, default=0.02, help="pull toward the trained weights")
     dy.add_argument("--dyn-bptt", type=int, default=5, help="segment length")
+    _device_option(e)
     e.set_defaults(func=_eval)
 
     tc = sub.add_parser("tune-cache", help="search the cache's theta, lambda and window on the validation split")
     tc.add_argument("run", metavar="RUN_DIR|CKPT")
     tc.add_argument("--windows", type=int, nargs="+", default=[100, 500, 2000])
+    _device_option(tc)
     tc.set_defaults(func=_tune_cache)
 
     g = sub.add_parser("generate", help="sample text from a checkpoint")
@@ -143,12 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--top-p", type=float, default=1.0)
     g.add_argument("--seed", type=int)
+    _device_option(g)
     g.set_defaults(func=_generate)
 
     s = sub.add_parser("score", help="log-probability and perplexity of each line of a file")
     s.add_argument("run", metavar="RUN_DIR|CKPT")
     s.add_argument("file")
     s.add_argument("--json", action="store_true")
+    _device_option(s)
     s.set_defaults(func=_score)
 
     gf = sub.add_parser("gradflow", help="||dL/dh_t|| through time: tanh RNN vs LSTM, clipping, W_h products")
@@ -157,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     gf.add_argument("--hidden", type=int, default=100, help="hidden size of the fresh cells")
     gf.add_argument("--clip", type=float, default=1.0)
     gf.add_argument("--out", default="gradflow.png")
+    _device_option(gf)
     gf.set_defaults(func=_gradflow)
 
     ab = sub.add_parser("ablate", help="rerun a preset with one regularizer removed at a time (paper Table 4)")
@@ -174,12 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("-k", type=int, default=8, help="neighbours to show")
     em.add_argument("--plot", type=int, default=300, help="plot the N most frequent words (0: no plot)")
     em.add_argument("--out", help="plot file (default RUN_DIR/embeddings.png)")
+    _device_option(em)
     em.set_defaults(func=_embeddings)
 
     rp = sub.add_parser("report", help="one self-contained HTML page for a run")
     rp.add_argument("run", metavar="RUN_DIR")
     rp.add_argument("--out", help="default RUN_DIR/report.html")
     rp.set_defaults(func=_report)
+
+    k = sub.add_parser("kernels", help="build (or find) the compiled CPU kernels now and say where they are")
+    k.set_defaults(func=_kernels)
     return p
 
 

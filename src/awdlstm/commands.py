@@ -10,46 +10,65 @@ from pathlib import Path
 
 from .config import DEFAULT_PRESET, build_config
 from .errors import AwdlstmError
-from .train.trainer import BEST, LAST, Trainer, check_vocab, corpus_for, model_from_checkpoint, start_finetune
+from .train import BEST, LAST, Trainer, model_from_checkpoint, start_finetune
+from .train.machine import resolve_device
+from .train.run_folder import check_vocab, corpus_for
 
 
 def _progress() -> bool:
     return sys.stderr.isatty()
 
 
-def _model_and_corpus(path: str):
+def _load(path: str, device: str | None):
+    """A checkpoint's model on ``device`` (default auto): (model, vocabulary, config, checkpoint)."""
+    return model_from_checkpoint(Path(path), resolve_device(device or "auto"))
+
+
+def _model_and_corpus(path: str, device: str | None):
     """The checkpoint's model, its config, and the corpus it was trained on (vocabulary checked)."""
-    model, vocab, cfg, _ = model_from_checkpoint(Path(path))
+    model, vocab, cfg, _ = _load(path, device)
     data = corpus_for(cfg, _progress())
     check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
     return model, cfg, data
 
 
+def _run(trainer: Trainer) -> dict:
+    try:
+        return trainer.run()
+    finally:
+        trainer.machine.close()
+
+
 def train(preset: str | None, corpus: str | None, sets: list[str], out: str | None, resume: str | None,
-          log=print) -> dict:
+          log=print, device: str | None = None) -> dict:
     if resume:
         if preset or corpus or sets:
-            raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus and --set")
-        trainer = Trainer.resume(Path(resume), _progress(), log)
-        log(f"resuming {resume}: {trainer.state.phase} epoch {trainer.state.epoch}, batch {trainer.state.batches_done}")
-        return trainer.run()
+            raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus and "
+                               "--set (--device may change)")
+        trainer = Trainer.resume(Path(resume), _progress(), log, device)
+        trainer.log(f"resuming {resume}: {trainer.state.phase} epoch {trainer.state.epoch}, "
+                    f"batch {trainer.state.batches_done}, on {trainer.machine.world} process(es), "
+                    f"{trainer.machine.device}")
+        return _run(trainer)
     preset = preset or DEFAULT_PRESET
-    cfg = build_config(preset, sets, corpus)
+    cfg = build_config(preset, sets + ([f"train.device={device}"] if device else []), corpus)
     run_dir = Path(out) if out else Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run_dir / LAST).exists() or (run_dir / BEST).exists():
         raise AwdlstmError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
     data = corpus_for(cfg, _progress())
     trainer = Trainer(cfg, run_dir, data, _progress(), log)
-    log(f"{preset}: {cfg.data.corpus} ({len(data.vocab):,} words), model {trainer.model.num_parameters():,} "
-        f"parameters, run folder {run_dir}")
-    return trainer.run()
+    m = trainer.machine
+    trainer.log(f"{preset}: {cfg.data.corpus} ({len(data.vocab):,} words), model "
+                f"{trainer.model.num_parameters():,} parameters, {m.device} {m.precision}"
+                f"{f', {m.world} processes' if m.distributed else ''}, run folder {run_dir}")
+    return _run(trainer)
 
 
-def finetune(run_dir: str, log=print) -> dict:
+def finetune(run_dir: str, log=print, device: str | None = None) -> dict:
     path = Path(run_dir)
     if not path.is_dir():
         raise AwdlstmError(f"{path}: no such run folder")
-    return start_finetune(path, _progress(), log).run()
+    return _run(start_finetune(path, _progress(), log, device))
 
 
 # Cache settings of the spec (Grave et al. / AWD-LSTM): (window, theta, lambda).
@@ -60,9 +79,9 @@ CACHE_FALLBACK = (500, 1.0, 0.1)
 def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print, cache: bool = False,
                  window: int | None = None, theta: float | None = None, lam: float | None = None,
                  dynamic: bool = False, lr: float = 2e-5, decay: float = 0.02, rule: str = "rms",
-                 dyn_bptt: int = 5) -> dict:
+                 dyn_bptt: int = 5, device: str | None = None) -> dict:
     from .train.evaluate import evaluate, metric
-    model, cfg, data = _model_and_corpus(path)
+    model, cfg, data = _model_and_corpus(path, device)
     if cache or dynamic:
         return _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, window, theta, lam,
                                        dynamic, lr, decay, rule, dyn_bptt)
@@ -107,11 +126,11 @@ def _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, win
     return result
 
 
-def tune_cache(path: str, windows: list[int], log=print) -> tuple:
+def tune_cache(path: str, windows: list[int], log=print, device: str | None = None) -> tuple:
     from .evaluation import score_static, tune
     from .evaluation.cache import default_grid
     from .train.evaluate import metric
-    model, cfg, data = _model_and_corpus(path)
+    model, cfg, data = _model_and_corpus(path, device)
     if any(w < 1 for w in windows):
         raise AwdlstmError(f"--windows {windows}: every window must be >= 1")
     scored = score_static(model, data.valid, cfg.train.bptt, progress=_progress())
@@ -127,15 +146,15 @@ def tune_cache(path: str, windows: list[int], log=print) -> tuple:
 
 
 def generate_cmd(path: str, tokens: int, prompt: str, temperature: float, top_k: int, top_p: float,
-                 seed: int | None, out=None) -> None:
+                 seed: int | None, out=None, device: str | None = None) -> None:
     from .inference.generate import check_sampling, generate
     from .inference.text import detokenize, encode, to_tokens
     out = out or sys.stdout
     if tokens < 1:
         raise AwdlstmError(f"--tokens {tokens}: must be a positive integer")
     check_sampling(temperature, top_k, top_p)
-    model, vocab, _, meta = model_from_checkpoint(Path(path))
-    level, tokenizer = meta["level"], meta["tokenizer"]
+    model, vocab, _, ckpt = _load(path, device)
+    level, tokenizer = ckpt.text_format()
     ids = encode(to_tokens(prompt, tokenizer, level), vocab, "--prompt") if prompt else []
     if prompt:
         out.write(prompt + ("" if tokenizer == "chars" else " "))
@@ -145,12 +164,12 @@ def generate_cmd(path: str, tokens: int, prompt: str, temperature: float, top_k:
     out.write("\n")
 
 
-def score_cmd(path: str, file: str, as_json: bool, log=print) -> dict:
+def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None = None) -> dict:
     from .data.corpus import read_lines
     from .inference.score import score_ids, summarize
     from .inference.text import encode, to_tokens
-    model, vocab, _, meta = model_from_checkpoint(Path(path))
-    level, tokenizer = meta["level"], meta["tokenizer"]
+    model, vocab, _, ckpt = _load(path, device)
+    level, tokenizer = ckpt.text_format()
     rows = []
     for i, line in enumerate(read_lines(Path(file)), start=1):
         ids = encode(to_tokens(line, tokenizer, level), vocab, f"{file} line {i}")
@@ -168,15 +187,16 @@ def score_cmd(path: str, file: str, as_json: bool, log=print) -> dict:
     return total
 
 
-def gradflow_cmd(run: str | None, steps: int, hidden: int, clip: float, out: str, log=print) -> dict:
+def gradflow_cmd(run: str | None, steps: int, hidden: int, clip: float, out: str, log=print,
+                 device: str | None = None) -> dict:
     from .diagnostics.gradflow import format_table, gradflow, lstm_cell_from_model, plot_gradflow
     if steps < 2 or hidden < 1 or clip <= 0:
         raise AwdlstmError(f"--steps {steps} --hidden {hidden} --clip {clip}: need steps >= 2, hidden >= 1, clip > 0")
     lstm = None
     if run:
-        model, _, _, _ = model_from_checkpoint(Path(run))
+        model, _, _, _ = _load(run, "cpu")
         lstm = lstm_cell_from_model(model)
-    curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm)
+    curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm, device=resolve_device(device or "auto"))
     log(format_table(curves))
     plot_gradflow(curves, out)
     log(f"plot: {out}")
@@ -195,10 +215,10 @@ def ablate_cmd(preset: str, budget: float | None, out: str | None, sets: list[st
 
 
 def embeddings_cmd(run: str, words: list[str], analogies: list[str], k: int, plot_n: int, out: str | None,
-                   log=print) -> None:
+                   log=print, device: str | None = None) -> None:
     from .diagnostics.embeddings import analogy, neighbours, plot_projection, projection
-    model, vocab, _, _ = model_from_checkpoint(Path(run))
-    emb = model.embedding.weight.detach()
+    model, vocab, _, _ = _load(run, device)
+    emb = model.embedding.weight.detach()  # similarities on the device; the plot reads a CPU copy
     for w in words:
         log(f"{w}: " + ", ".join(f"{n} ({s:.2f})" for n, s in neighbours(emb, vocab, w, k)))
     for item in analogies:
@@ -210,7 +230,7 @@ def embeddings_cmd(run: str, words: list[str], analogies: list[str], k: int, plo
     if plot_n:
         n = min(plot_n, len(vocab))
         path = Path(out) if out else (Path(run) if Path(run).is_dir() else Path(run).parent) / "embeddings.png"
-        plot_projection(projection(emb, n), vocab.itos[:n], path, f"2-D PCA of the {n} most frequent words")
+        plot_projection(projection(emb, n).cpu(), vocab.itos[:n], path, f"2-D PCA of the {n} most frequent words")
         log(f"plot: {path}")
 
 
@@ -219,3 +239,12 @@ def report_cmd(run: str, out: str | None, log=print) -> Path:
     path = write_report(Path(run), Path(out) if out else None)
     log(f"report: {path}")
     return path
+
+
+def kernels_cmd(log=print) -> None:
+    from .model import native
+    module = native.native()
+    if module is None:
+        raise AwdlstmError("the compiled CPU kernels are not available here (see the warning above); "
+                           "training uses the PyTorch implementation")
+    log(f"CPU kernels ready: {module.__file__}")

@@ -172,6 +172,24 @@ class TrainConfig(_Validated):
     checkpoint_minutes: float = param(5.0, "minutes between mid-epoch `last` checkpoints", "positive")
     checkpoint_batches: int = param(0, "also checkpoint every this many batches (0: off)", "nonneg")
     threads: int = param(0, "torch threads (0: PyTorch's default)", "nonneg")
+    device: str = param("auto", "'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'")
+    precision: str = param("fp32", "'fp32', or autocast to 'bf16' (CUDA, CPU) or 'fp16' (CUDA, with a "
+                           "gradient scaler); the loss, perplexity and NT-ASGD averages stay fp32",
+                           ("fp32", "bf16", "fp16"))
+
+    def validate(self) -> None:
+        check_device(self.device, "train.device")
+        if self.precision == "fp16" and self.device == "cpu":
+            raise AwdlstmError("train.precision='fp16' needs a CUDA device (train.device='cpu'); "
+                               "on CPU use 'bf16' or 'fp32'")
+
+
+def check_device(device: str, where: str) -> None:
+    """A device name this toolkit accepts: auto, cpu, cuda or cuda:N."""
+    kind, _, index = device.partition(":")
+    if device in ("auto", "cpu", "cuda") or (kind == "cuda" and index.isdigit()):
+        return
+    raise AwdlstmError(f"{where}={device!r} is not valid; choose auto, cpu, cuda or cuda:N")
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}

@@ -1,5 +1,12 @@
-"""The compiled kernels (awdlstm/csrc/kernels.cpp) against their PyTorch counterparts."""
+"""The compiled kernels (awdlstm/csrc/kernels.cpp) against their PyTorch counterparts, and
+a build that is interrupted or contended."""
 
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import pytest
@@ -96,8 +103,10 @@ def test_the_step_function_uses_the_kernels_for_float32_only(kernels, monkeypatc
     assert calls == [torch.float32, torch.float64]
 
 
-def test_without_a_compiler_the_kernels_are_skipped_with_a_warning(monkeypatch):
+def test_without_a_compiler_the_kernels_are_skipped_with_a_warning(monkeypatch, tmp_path):
     import torch.utils.cpp_extension as cpp
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # nothing built there yet
 
     def no_compiler(*args, **kwargs):
         raise RuntimeError("Error building extension 'awdlstm_kernels'\ng++: not found")
@@ -115,3 +124,46 @@ def test_without_a_compiler_the_kernels_are_skipped_with_a_warning(monkeypatch):
             assert native.native() is None  # switched off on purpose: no warning
     finally:
         native.native.cache_clear()
+
+
+def _kernels(env, **kw):
+    return subprocess.run([sys.executable, "-m", "awdlstm", "kernels"], env=env, capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+def test_a_killed_build_never_blocks_the_next_command(tmp_path):
+    """Kill a build mid-compile (with its compiler), leave torch's lock file behind as a
+    killed build does: the next command rebuilds and works, the one after imports."""
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "awdlstm", "kernels"], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    line = proc.stderr.readline()
+    assert "compiling the CPU kernels" in line, line
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    [folder] = tmp_path.glob("awdlstm-*")
+    assert not (folder / "READY").exists()
+    (folder / "lock").write_text("")  # torch's FileBaton: a killed build leaves it behind
+    first = _kernels(env)
+    assert first.returncode == 0 and "CPU kernels ready" in first.stdout, first.stderr
+    assert "compiling" in first.stderr
+    second = _kernels(env)
+    assert second.returncode == 0 and "compiling" not in second.stderr and "waiting" not in second.stderr
+
+
+def test_a_build_in_progress_elsewhere_is_announced_and_waited_for_with_a_limit(tmp_path):
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path), "AWDLSTM_BUILD_TIMEOUT": "1"}
+    folder = subprocess.run([sys.executable, "-c", "from awdlstm.model import native; print(native.build_dir())"],
+                            env=env, capture_output=True, text=True, check=True).stdout.strip()
+    os.makedirs(folder)
+    with open(os.path.join(folder, "awdlstm-build.lock"), "w") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # another process is building
+        f.write("4242")
+        f.flush()
+        started = time.monotonic()
+        proc = _kernels(env)
+    assert time.monotonic() - started < 60
+    assert "waiting for another process to finish compiling the CPU kernels" in proc.stderr
+    assert "pid 4242" in proc.stderr and "gave up after 1 s" in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

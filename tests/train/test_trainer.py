@@ -8,7 +8,7 @@ from awdlstm.config import build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
 from awdlstm.model.lm import LMOutput
-from awdlstm.train import trainer as trainer_mod
+from awdlstm.train import finetune as finetune_mod
 from awdlstm.train.checkpoint import load_checkpoint
 from awdlstm.train.trainer import Trainer
 
@@ -26,7 +26,7 @@ def make_trainer(tmp_path, *sets):
 
 def script_validation(monkeypatch, losses):
     values = iter(losses)
-    monkeypatch.setattr(trainer_mod, "evaluate", lambda *a, **k: next(values, 9.0))
+    monkeypatch.setattr(Trainer, "validate", lambda self: next(values, 9.0))
 
 
 def epoch_records(t):
@@ -49,7 +49,7 @@ def test_ntasgd_switches_on_the_nonmonotone_trigger(tmp_path, monkeypatch):
 
 def test_averaging_is_the_mean_of_all_iterates_over_all_parameters(tmp_path):
     t = make_trainer(tmp_path, "train.epochs=1", "train.bptt=5")
-    t._start_averaging()
+    t.start_averaging()
     iterates = []
     step = t.optimizer.step
 
@@ -117,7 +117,7 @@ def test_finetune_starts_from_best_with_averaging_and_stops_on_trigger(tmp_path,
     script_validation(monkeypatch, [4.0, 3.0])
     t.run()
     script_validation(monkeypatch, [2.9, 2.8, 2.85, 2.9, 3.0])
-    ft = trainer_mod.start_finetune(tmp_path / "run", progress=False, log=lambda *a: None)
+    ft = finetune_mod.start_finetune(tmp_path / "run", progress=False, log=lambda *a: None)
     assert ft.state.phase == "finetune" and ft.average is not None and ft.state.best_val == 3.0
     ft.run()
     recs = [r for r in epoch_records(ft) if r["phase"] == "finetune"]

@@ -58,19 +58,21 @@ def repeated_products(hidden: int, steps: int, top_singular: float, seed: int = 
 
 
 def gradflow(steps: int = 50, hidden: int = 100, batch: int = 4, clip: float = 1.0, seed: int = 0,
-             lstm: nn.LSTMCell | None = None, inputs: torch.Tensor | None = None) -> dict[str, list[float]]:
-    """Every curve of the demonstration, as lists indexed by step (earliest first)."""
+             lstm: nn.LSTMCell | None = None, inputs: torch.Tensor | None = None,
+             device: torch.device | str = "cpu") -> dict[str, list[float]]:
+    """Every curve of the demonstration, as lists indexed by step (earliest first). The
+    weights and inputs are drawn on the CPU, so every device shows the same curves."""
     torch.manual_seed(seed)
     if lstm is None:
         lstm = nn.LSTMCell(hidden, hidden)
     rnn = nn.RNNCell(lstm.input_size, lstm.hidden_size, nonlinearity="tanh")
-    # Large recurrent weights make the tanh RNN explode rather than only vanish.
     x = inputs if inputs is not None else torch.randn(steps, batch, lstm.input_size)
+    lstm, rnn, x = lstm.to(device), rnn.to(device), x.to(device)
     curves = {
         "tanh RNN": hidden_grad_norms(rnn, x),
         "LSTM": hidden_grad_norms(lstm, x),
     }
-    with torch.no_grad():
+    with torch.no_grad():  # large recurrent weights make the tanh RNN explode rather than only vanish
         rnn.weight_hh.mul_(4.0)
     curves["tanh RNN, W_h x4"] = hidden_grad_norms(rnn, x)
     curves[f"tanh RNN, W_h x4, clipped at {clip:g}"] = hidden_grad_norms(rnn, x, clip)

@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 
 from ..errors import AwdlstmError
-from ..train.checkpoint import load_checkpoint
-from ..train.trainer import read_records
+from ..train.logbook import read_records
+from ..train.run_folder import checkpoint_file, open_checkpoint
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
@@ -42,12 +42,12 @@ def _image(path: Path, alt: str) -> str:
 
 def render_report(run_dir: Path) -> str:
     run_dir = Path(run_dir)
-    ckpt = run_dir / "best.safetensors" if (run_dir / "best.safetensors").is_file() else run_dir / "last.safetensors"
-    if not ckpt.is_file():
+    if not checkpoint_file(run_dir).is_file():
         raise AwdlstmError(f"{run_dir}: no checkpoint (best.safetensors or last.safetensors); is this a run folder?")
-    _, meta = load_checkpoint(ckpt)
-    cfg = meta["config"]
-    level = meta.get("level", "word")
+    ckpt = open_checkpoint(run_dir)
+    cfg = ckpt.config().to_dict()
+    level, _ = ckpt.text_format()
+    vocab_size = len(ckpt.vocab())
     unit = "bpc" if level == "char" else "ppl"
     conv = (lambda l: l / math.log(2)) if level == "char" else (lambda l: math.exp(min(l, 50)))
     epochs = [r for r in read_records(run_dir) if r.get("event") == "epoch"]
@@ -57,7 +57,7 @@ def render_report(run_dir: Path) -> str:
              f"<style>{STYLE}</style></head><body>",
              f"<h1>Run {html.escape(run_dir.name)}</h1>",
              f"<p>corpus <b>{html.escape(cfg['data']['corpus'])}</b> ({level} level), "
-             f"vocabulary {len(meta['vocab']):,} tokens</p>", "<h2>Final metrics</h2>"]
+             f"vocabulary {vocab_size:,} tokens</p>", "<h2>Final metrics</h2>"]
     if results:
         for key in (f"valid_{unit}", f"test_{unit}"):
             if key in results:

@@ -17,16 +17,16 @@ import torch
 def cache_target_probs(hidden: torch.Tensor, targets: torch.Tensor, theta: float, window: int,
                        chunk: int = 512) -> torch.Tensor:
     """hidden (N, E), targets (N,) -> p_cache(target_j) (N,); 0 where the cache is empty."""
-    n = hidden.size(0)
-    out = torch.zeros(n, dtype=hidden.dtype)
+    n, device = hidden.size(0), hidden.device
+    out = torch.zeros(n, dtype=hidden.dtype, device=device)
     for start in range(0, n, chunk):
         end = min(start + chunk, n)
         lo = max(0, start - window)
         keys = hidden[lo:end]  # (K, E): stored states then the chunk's own
         key_targets = targets[lo:end]  # (K,): the word that followed each key
         scores = theta * hidden[start:end] @ keys.t()  # (L, K)
-        q = torch.arange(start, end).unsqueeze(1)  # query positions (L, 1)
-        k = torch.arange(lo, end).unsqueeze(0)  # key positions (1, K)
+        q = torch.arange(start, end, device=device).unsqueeze(1)  # query positions (L, 1)
+        k = torch.arange(lo, end, device=device).unsqueeze(0)  # key positions (1, K)
         valid = (k < q) & (k >= q - window)
         scores = scores.masked_fill(~valid, float("-inf"))
         attn = torch.softmax(scores, dim=1).nan_to_num_(0.0)  # an empty row (j = 0) gives 0
@@ -38,7 +38,7 @@ def cache_target_probs(hidden: torch.Tensor, targets: torch.Tensor, theta: float
 def cache_loss(logp_model: torch.Tensor, p_cache: torch.Tensor, lam: float) -> float:
     """Mean NLL of the interpolation; positions with an empty cache keep the model's
     probability (their p_cache is 0 but they are not interpolated)."""
-    p = torch.where(torch.arange(len(p_cache)) == 0, logp_model.exp(),
+    p = torch.where(torch.arange(len(p_cache), device=p_cache.device) == 0, logp_model.exp(),
                     (1 - lam) * logp_model.exp() + lam * p_cache)
     return -p.clamp_min(1e-30).log().mean().item()
 

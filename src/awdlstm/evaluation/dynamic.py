@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..data.batching import BPTTIterator, batchify
 from ..errors import AwdlstmError
 from ..model import detach_hidden
-from ..train.evaluate import lstm_kernel
+from ..train.evaluate import lstm_kernel, model_device
 from .scored import Scored, target_logp
 
 RULES = ("sgd", "rms")
@@ -29,7 +29,7 @@ def gradient_rms(model, train_ids, bptt: int, batches: int, batch_size: int = 20
     """sqrt of the mean squared gradient of each parameter over ``batches`` training segments."""
     params = list(model.parameters())
     ms = [torch.zeros_like(p) for p in params]
-    source = batchify(train_ids, batch_size)
+    source = batchify(train_ids, batch_size).to(model_device(model))
     hidden = model.init_hidden(batch_size)
     n = 0
     for batch in BPTTIterator(source, bptt):
@@ -62,7 +62,7 @@ def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = "rms", 
         mean_rms = torch.cat([r.view(-1) for r in rms]).mean()
         pull = [(decay * r / mean_rms).clamp(max=1.0) for r in rms]
         step = [1.0 / (r + eps) for r in rms]
-    source = batchify(ids, 1)
+    source = batchify(ids, 1).to(model_device(model))
     hidden = model.init_hidden(1)
     hs, lps, ts = [], [], []
     it = BPTTIterator(source, bptt)

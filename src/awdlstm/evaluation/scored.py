@@ -9,14 +9,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
-from ..train.evaluate import lstm_kernel
+from ..train.evaluate import lstm_kernel, model_device
 
 
 @dataclass
 class Scored:
     """For N tokens of a split read in order (batch 1): the last layer's output before
     dropout ``hidden`` (N, E), the model's log-probability of each target ``logp`` (N,),
-    and the targets (N,)."""
+    and the targets (N,); on the model's device."""
 
     hidden: torch.Tensor
     logp: torch.Tensor
@@ -35,7 +35,8 @@ def target_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def score_static(model, ids, bptt: int = 70, progress: bool = False) -> Scored:
     """Read ``ids`` at batch 1 with the hidden state carried through (the AWD test protocol)."""
     model.eval()
-    source = batchify(ids, 1)
+    device = model_device(model)
+    source = batchify(ids, 1).to(device)
     hidden = model.init_hidden(1)
     hs, lps, ts = [], [], []
     it = BPTTIterator(source, bptt)
@@ -44,7 +45,7 @@ def score_static(model, ids, bptt: int = 70, progress: bool = False) -> Scored:
                           disable=None if progress else True):
             out = model(batch.x, hidden)
             hidden = out.hidden
-            hs.append(out.raw_output[:, 0])
-            lps.append(target_logp(out.logits[:, 0], batch.y[:, 0]))
+            hs.append(out.raw_output[:, 0].float())
+            lps.append(target_logp(out.logits[:, 0].float(), batch.y[:, 0]))
             ts.append(batch.y[:, 0])
     return Scored(torch.cat(hs), torch.cat(lps), torch.cat(ts))

@@ -8,7 +8,7 @@ import torch
 
 from ..data.vocab import Vocabulary
 from ..errors import AwdlstmError
-from ..train.evaluate import lstm_kernel
+from ..train.evaluate import lstm_kernel, model_device
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
@@ -49,12 +49,14 @@ def generate(model, vocab: Vocabulary, n_tokens: int, prompt_ids: list[int], tem
     ``<eos>`` first, as at the start of a sentence in the training stream."""
     check_sampling(temperature, top_k, top_p)
     model.eval()
+    device = model_device(model)
+    # Sampling runs on the CPU generator, so a seed gives the same text on every device.
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    context = torch.tensor([vocab.eos_id] + list(prompt_ids)).view(-1, 1)  # (T, 1)
+    context = torch.tensor([vocab.eos_id] + list(prompt_ids), device=device).view(-1, 1)  # (T, 1)
     with lstm_kernel(1):
         out = model(context, model.init_hidden(1))
         for _ in range(n_tokens):
-            probs = filter_logits(out.logits[-1, 0], temperature, top_k, top_p)
+            probs = filter_logits(out.logits[-1, 0].float().cpu(), temperature, top_k, top_p)
             token = int(torch.multinomial(probs, 1, generator=gen))
             yield token
-            out = model(torch.tensor([[token]]), out.hidden)
+            out = model(torch.tensor([[token]], device=device), out.hidden)

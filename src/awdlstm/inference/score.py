@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..data.vocab import Vocabulary
-from ..train.evaluate import lstm_kernel
+from ..train.evaluate import lstm_kernel, model_device
 
 
 @torch.no_grad()
@@ -15,10 +15,10 @@ def score_ids(model, vocab: Vocabulary, ids: list[int]) -> float:
     """Natural-log probability of ``ids`` followed by ``<eos>``, the model primed with
     ``<eos>`` (a sentence start)."""
     model.eval()
-    seq = torch.tensor([vocab.eos_id] + list(ids) + [vocab.eos_id])
+    seq = torch.tensor([vocab.eos_id] + list(ids) + [vocab.eos_id], device=model_device(model))
     with lstm_kernel(1):
         out = model(seq[:-1].view(-1, 1), model.init_hidden(1))
-    logp = torch.log_softmax(out.logits[:, 0], dim=-1)  # (T, V)
+    logp = torch.log_softmax(out.logits[:, 0].float(), dim=-1)  # (T, V)
     return logp.gather(1, seq[1:].view(-1, 1)).sum().item()
 
 

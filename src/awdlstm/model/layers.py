@@ -1,7 +1,8 @@
 """Registry of recurrent layer kinds, selectable per layer by ``model.cell`` / ``model.layer_cells``.
 
 An entry builds a layer from (input_size, hidden_size, ModelConfig). A layer is called as
-``layer(x, state) -> (output, state)`` with x (T, B, input_size); ``init_state(B)`` gives
+``layer(x, state, columns=None) -> (output, state)`` with x (T, B, input_size) (``columns``: see
+model/masks.py); ``init_state(B)`` gives
 its zero state.
 """
 

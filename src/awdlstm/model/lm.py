@@ -21,6 +21,7 @@ from ..config import ModelConfig
 from .embedding_dropout import EmbeddingDropout
 from .layers import LAYERS
 from .locked_dropout import LockedDropout
+from .masks import Columns
 
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -60,17 +61,19 @@ class LanguageModel(nn.Module):
         """Zero state for every layer: [(h, c)], each (1, batch_size, H_l)."""
         return [layer.init_state(batch_size) for layer in self.layers]
 
-    def forward(self, tokens: torch.Tensor, hidden: Hidden) -> LMOutput:
-        """tokens (T, B) int64, hidden from ``init_hidden`` or a previous call."""
-        x = self.input_dropout(self.embedding_dropout(self.embedding, tokens))  # (T, B, E)
+    def forward(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None) -> LMOutput:
+        """tokens (T, B) int64, hidden from ``init_hidden`` or a previous call. ``columns``
+        says that the B columns are a block of a larger batch: masks that vary over the
+        batch are then drawn for the whole batch and cut to the block (data parallelism)."""
+        x = self.input_dropout(self.embedding_dropout(self.embedding, tokens), columns)  # (T, B, E)
         new_hidden = []
         for i, layer in enumerate(self.layers):
-            x, state = layer(x, hidden[i])
+            x, state = layer(x, hidden[i], columns)
             new_hidden.append(state)
             if i < len(self.layers) - 1:
-                x = self.hidden_dropout(x)  # (T, B, H)
+                x = self.hidden_dropout(x, columns)  # (T, B, H)
         raw_output = x
-        dropped = self.output_dropout(raw_output)
+        dropped = self.output_dropout(raw_output, columns)
         return LMOutput(self.decoder(dropped), new_hidden, raw_output, dropped)
 
     def num_parameters(self) -> int:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import native as _native
+from .masks import Columns, bernoulli, no_autocast
 from .weight_drop import drop_weight
 
 Mask = torch.Tensor | float | None  # (T, B, H) per step, (B, H) per sequence, a constant, or absent
@@ -193,10 +194,6 @@ def step_lstm(xproj, w_hh, h0, c0, masks: StepMasks):
                                   masks.z_o, masks.gal)
 
 
-def _bernoulli(shape, p: float) -> torch.Tensor:
-    return (torch.rand(shape) < p).float()
-
-
 class StepLSTMLayer(nn.Module):
     """One LSTM layer with zoneout / recurrent-dropout variants and weight drop.
 
@@ -225,36 +222,47 @@ class StepLSTMLayer(nn.Module):
                       cell_dropout=cell_dropout, output_zoneout=output_zoneout,
                       variational_x=variational_x, variational_h=variational_h)
 
-    def draw_masks(self, T: int, B: int) -> StepMasks:
-        """Training masks for one forward (drawn from the global generator), or the
-        evaluation expectations."""
+    def draw_masks(self, T: int, B: int, device=None, dtype=torch.float32,
+                   columns: Columns | None = None) -> StepMasks:
+        """Training masks for one forward (drawn from the device's global generator, in the
+        recurrence's dtype), or the evaluation expectations. Per-step masks are (T, B, H),
+        the Gal mask (B, H); with ``columns`` they are the full batch's masks cut to the block."""
         p, H = self.p, self.hidden_size
         if not self.training:
             return StepMasks(z_c=p["zoneout_c"] or None, z_h=p["zoneout_h"] or None,
                              z_o=p["output_zoneout"] or None, u=p["output_zoneout"] or None)
+
+        def draw(q, shape=(T, B, H), batch_dim=1):
+            return bernoulli(shape, q, batch_dim, columns, device, dtype)
+
         m = StepMasks()
         if p["zoneout_c"]:
-            m.z_c = _bernoulli((T, B, H), p["zoneout_c"])
+            m.z_c = draw(p["zoneout_c"])
         if p["zoneout_h"]:
-            m.z_h = _bernoulli((T, B, H), p["zoneout_h"])
+            m.z_h = draw(p["zoneout_h"])
         if p["recurrent_dropout"]:
-            m.u = (1 - _bernoulli((T, B, H), p["recurrent_dropout"])) / (1 - p["recurrent_dropout"])
+            m.u = (1 - draw(p["recurrent_dropout"])) / (1 - p["recurrent_dropout"])
         if p["output_zoneout"]:
-            d = _bernoulli((T, B, H), p["output_zoneout"])
+            d = draw(p["output_zoneout"])
             m.z_o = d
             m.u = d if m.u is None else m.u * d
         if p["cell_dropout"]:
-            m.cell = (1 - _bernoulli((T, B, H), p["cell_dropout"])) / (1 - p["cell_dropout"])
+            m.cell = (1 - draw(p["cell_dropout"])) / (1 - p["cell_dropout"])
         if p["variational_h"]:
-            m.gal = (1 - _bernoulli((B, H), p["variational_h"])) / (1 - p["variational_h"])
+            m.gal = (1 - draw(p["variational_h"], (B, H), 0)) / (1 - p["variational_h"])
         return m
 
-    def forward(self, x: torch.Tensor, state):
-        """x (T, B, input_size), state (h, c) each (1, B, H) -> output (T, B, H), new state."""
+    def forward(self, x: torch.Tensor, state, columns: Columns | None = None):
+        """x (T, B, input_size), state (h, c) each (1, B, H) -> output (T, B, H), new state.
+
+        The recurrence runs in the parameters' dtype even under autocast: the compiled
+        kernel is float32, and carrying c_t through hundreds of steps in 16 bits loses it.
+        Only the input projection takes the autocast dtype."""
         lstm = self.lstm
         T, B, _ = x.shape
+        dtype = lstm.weight_hh_l0.dtype
         if self.training and self.p["variational_x"]:
-            keep = 1 - _bernoulli((1, B, x.size(2)), self.p["variational_x"])
+            keep = 1 - bernoulli((1, B, x.size(2)), self.p["variational_x"], 1, columns, x.device, x.dtype)
             x = x * keep / (1 - self.p["variational_x"])
         # The input projection of every step in one matrix product: (T, B, 4H).
         xproj = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(T * B, -1),
@@ -263,7 +271,9 @@ class StepLSTMLayer(nn.Module):
         if self.training and self.weight_drop > 0:
             w_hh = drop_weight(w_hh, self.weight_drop)
         h0, c0 = state
-        out, h, c = step_lstm(xproj, w_hh, h0[0], c0[0], self.draw_masks(T, B))
+        masks = self.draw_masks(T, B, x.device, dtype, columns)
+        with no_autocast(x.device):
+            out, h, c = step_lstm(xproj.to(dtype), w_hh, h0[0].to(dtype), c0[0].to(dtype), masks)
         return out, (h.unsqueeze(0), c.unsqueeze(0))
 
     def init_state(self, batch_size: int):

@@ -2,32 +2,42 @@
 
 Tensors: ``model.*`` (weights; a tied weight stored once, its aliases listed in the
 metadata), ``avg.*`` (NT-ASGD running averages), ``optim.<i>.<key>`` (optimizer state),
-``rng.torch`` and ``hidden.<layer>.<h|c>`` (the carried state, for an exact mid-epoch
-resume). Metadata ``awdlstm``: JSON with the config, the vocabulary and the training
-state (epoch, iterator position and RNG, history, phase, ...).
+``rng.*`` (generator states) and ``hidden.<layer>.<h|c>`` (the carried state of the whole
+batch, for an exact mid-epoch resume). Metadata ``awdlstm``: a JSON object with the config,
+the vocabulary and, in a resumable (``last``) checkpoint, the training state.
+
+Every tensor is written from the CPU, so a file does not remember the device it was
+trained on: a checkpoint from a GPU loads on a CPU-only machine and back.
+
+``read_checkpoint`` is the one reader: every other module asks its ``Checkpoint`` for
+what it needs, and a missing or malformed entry is a one-line error naming the file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from ..config import RunConfig
 from ..errors import AwdlstmError
 
 FORMAT = "awdlstm-checkpoint-1"
+TMP_SUFFIX = ".tmp"
 
 
 def _dedupe(prefix: str, state: dict[str, torch.Tensor], tensors: dict, aliases: dict) -> None:
     """Add ``state`` under ``prefix``; tensors sharing storage (tied weights) are stored once."""
     seen: dict[tuple, str] = {}
     for name, t in state.items():
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         if key in seen:
             aliases[prefix + name] = seen[key]
             continue
@@ -36,46 +46,153 @@ def _dedupe(prefix: str, state: dict[str, torch.Tensor], tensors: dict, aliases:
 
 
 def save_checkpoint(path: Path, tensors_by_prefix: dict[str, dict[str, torch.Tensor]], meta: dict) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then rename."""
+    """Write atomically: a temporary file in the same folder, fsync, then rename. A failed
+    write (a full disk, a vanished folder) removes the temporary file, leaves the previous
+    checkpoint as it was, and is a one-line error."""
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     for prefix, state in tensors_by_prefix.items():
         _dedupe(prefix, state, tensors, aliases)
     header = {"format": FORMAT, "aliases": aliases, **meta}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
         save_file(tensors, tmp, metadata={"awdlstm": json.dumps(header)})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as e:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise AwdlstmError(f"{path}: could not write the checkpoint ({_cause(e)}); the previous one, "
+                           f"if any, is unchanged") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
-    """(tensors grouped by prefix, metadata). Any unreadable file is a one-line error."""
+def _cause(e: Exception) -> str:
+    if isinstance(e, OSError) and e.errno is not None:
+        if e.errno == errno.ENOSPC:
+            return "no space left on the device"
+        return os.strerror(e.errno).lower()
+    text = str(e).strip().splitlines()
+    return text[0][:160] if text else type(e).__name__
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files that a process killed while writing a checkpoint left
+    in ``folder`` (``.<name>.<random>.tmp``); returns what was removed."""
+    removed = []
+    if Path(folder).is_dir():
+        for p in Path(folder).glob(f".*.safetensors.*{TMP_SUFFIX}"):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+@dataclass
+class Checkpoint:
+    """An opened checkpoint: tensors grouped by prefix and the metadata, with guarded access."""
+
+    path: Path
+    tensors: dict[str, dict[str, torch.Tensor]]
+    meta: dict
+
+    def _get(self, key: str, kind: type | tuple, what: str):
+        if key not in self.meta:
+            raise AwdlstmError(f"{self.path}: checkpoint lacks its {what} ('{key}' in the metadata)")
+        value = self.meta[key]
+        if not isinstance(value, kind):
+            raise AwdlstmError(f"{self.path}: the checkpoint's {what} ('{key}') is malformed")
+        return value
+
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(self._get("config", dict, "config"), where=str(self.path))
+
+    def vocab(self) -> list[str]:
+        itos = self._get("vocab", list, "vocabulary")
+        if not all(isinstance(t, str) for t in itos) or not itos:
+            raise AwdlstmError(f"{self.path}: the checkpoint's vocabulary is not a list of tokens")
+        if len(set(itos)) != len(itos):
+            dup = next(t for i, t in enumerate(itos) if t in itos[:i])
+            raise AwdlstmError(f"{self.path}: the checkpoint's vocabulary lists {dup!r} twice")
+        return itos
+
+    def text_format(self) -> tuple[str, str]:
+        """(level, tokenizer) of the corpus the model was trained on."""
+        level = self._get("level", str, "corpus level")
+        tokenizer = self._get("tokenizer", str, "tokenizer")
+        if level not in ("word", "char") or tokenizer not in ("split", "chars"):
+            raise AwdlstmError(f"{self.path}: the checkpoint's level/tokenizer ({level!r}, {tokenizer!r}) "
+                               f"is not word/char and split/chars")
+        return level, tokenizer
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The model weights to evaluate: the running average when a ``last`` checkpoint
+        was taken while averaging, else the model's own."""
+        if "avg." in self.tensors:
+            return {k[len("module."):]: v for k, v in self.tensors["avg."].items() if k.startswith("module.")}
+        if "model." not in self.tensors:
+            raise AwdlstmError(f"{self.path}: checkpoint holds no model weights")
+        return self.tensors["model."]
+
+    def is_resumable(self) -> bool:
+        # Files from before the "kind" entry: only `last` checkpoints carry generator state.
+        return self.meta.get("kind", "last" if "rng." in self.tensors else "best") == "last"
+
+    def require_resumable(self) -> None:
+        if not self.is_resumable():
+            raise AwdlstmError(
+                f"{self.path}: this is a finished-model checkpoint (best or exported), not a resumable "
+                f"one: it has no optimizer, generator or iterator state. Evaluate it with `awdlstm eval`, "
+                f"or fine-tune from its run folder with `awdlstm finetune`")
+        for prefix in ("model.", "rng."):
+            if prefix not in self.tensors:
+                raise AwdlstmError(f"{self.path}: resumable checkpoint lacks its '{prefix[:-1]}' tensors")
+        for key, kind in (("state", dict), ("optim_groups", list)):
+            self._get(key, kind, "training state" if key == "state" else "optimizer settings")
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """Open ``path``. Any unreadable or foreign file is a one-line error."""
     path = Path(path)
     if not path.is_file():
         raise AwdlstmError(f"{path}: no such checkpoint file")
     try:
-        from safetensors import safe_open
         with safe_open(str(path), framework="pt") as f:
             raw_meta = (f.metadata() or {}).get("awdlstm")
         flat = load_file(str(path))
-        meta = json.loads(raw_meta) if raw_meta else None
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise AwdlstmError(f"{path}: not a readable checkpoint (truncated or corrupt: "
                            f"{str(e).splitlines()[0][:120]})") from None
+    try:
+        meta = json.loads(raw_meta) if raw_meta else None
+    except ValueError:
+        raise AwdlstmError(f"{path}: the checkpoint's metadata is not valid JSON") from None
+    if meta is not None and not isinstance(meta, dict):
+        raise AwdlstmError(f"{path}: the checkpoint's metadata is JSON but not an object")
     if not meta or meta.get("format") != FORMAT:
         raise AwdlstmError(f"{path}: not an awdlstm checkpoint (format {meta and meta.get('format')!r}, "
                            f"expected {FORMAT})")
-    for alias, target in meta.get("aliases", {}).items():
+    aliases = meta.get("aliases", {})
+    if not isinstance(aliases, dict):
+        raise AwdlstmError(f"{path}: the checkpoint's tensor aliases are malformed")
+    for alias, target in aliases.items():
+        if target not in flat:
+            raise AwdlstmError(f"{path}: the checkpoint's alias {alias!r} names a missing tensor {target!r}")
         flat[alias] = flat[target]
     grouped: dict[str, dict[str, torch.Tensor]] = {}
     for name, t in flat.items():
         prefix, _, rest = name.partition(".")
         grouped.setdefault(prefix + ".", {})[rest] = t
-    return grouped, meta
+    return Checkpoint(path, grouped, meta)
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """(tensors grouped by prefix, metadata): ``read_checkpoint`` without the accessors."""
+    ckpt = read_checkpoint(path)
+    return ckpt.tensors, ckpt.meta

@@ -1,4 +1,4 @@
-"""Full-split evaluation with the hidden state carried through (SPEC §5)."""
+"""Full-split evaluation with the hidden state carried through."""
 
 from __future__ import annotations
 
@@ -28,25 +28,45 @@ def lstm_kernel(batch_size: int):
         torch.backends.mkldnn.enabled = previous
 
 
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
-def evaluate(model, ids, batch_size: int, bptt: int = 70, progress: bool = False, desc: str = "eval") -> float:
-    """Mean negative log-likelihood (nats per token) of ``ids`` over the whole split."""
+def evaluate_sums(model, ids, batch_size: int, bptt: int = 70, progress: bool = False, desc: str = "eval",
+                  block: tuple[int, int] | None = None) -> tuple[float, int]:
+    """(summed negative log-likelihood in nats, token count) of ``ids`` read as
+    ``batch_size`` columns with the hidden state carried through; with ``block`` = (start,
+    end) only those columns (columns are independent, so blocks add up to the whole).
+    The loss is computed in fp32 on the model's device."""
+    source = batchify(ids, batch_size)
+    if block is not None:
+        source = source[:, block[0]:block[1]]
+    if source.size(1) == 0:
+        return 0.0, 0
     was_training = model.training
     model.eval()
-    source = batchify(ids, batch_size)
-    hidden = model.init_hidden(batch_size)
-    total, count = 0.0, 0
+    device = model_device(model)
+    hidden = model.init_hidden(source.size(1))
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     it = BPTTIterator(source, bptt)
-    with lstm_kernel(batch_size), tqdm(total=len(it), desc=desc, unit="batch", leave=False,
-                                       disable=None if progress else True) as bar:
+    with lstm_kernel(source.size(1)), tqdm(total=len(it), desc=desc, unit="batch", leave=False,
+                                           disable=None if progress else True) as bar:
         for batch in it:
-            out = model(batch.x, hidden)
+            x, y = batch.x.to(device), batch.y.to(device)
+            out = model(x, hidden)
             hidden = out.hidden
-            total += F.cross_entropy(out.logits.view(-1, out.logits.size(-1)), batch.y.reshape(-1),
-                                     reduction="sum").item()
-            count += batch.y.numel()
+            total += F.cross_entropy(out.logits.float().view(-1, out.logits.size(-1)), y.reshape(-1),
+                                     reduction="sum")
+            count += y.numel()
             bar.update()
     model.train(was_training)
+    return total.item(), count
+
+
+def evaluate(model, ids, batch_size: int, bptt: int = 70, progress: bool = False, desc: str = "eval") -> float:
+    """Mean negative log-likelihood (nats per token) of ``ids`` over the whole split."""
+    total, count = evaluate_sums(model, ids, batch_size, bptt, progress, desc)
     return total / count
 
 

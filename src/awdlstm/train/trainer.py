@@ -1,16 +1,20 @@
-"""The training loop (SPEC §3): SGD with clipping and weight decay, variable BPTT with the
-per-step learning-rate scale, NT-ASGD (running average of all parameters, used for
-evaluation and the saved best model), the book schedule, ``when`` drops, Adam, and
-fine-tuning; with checkpoints that let a killed run resume exactly.
+"""The training loop: SGD with clipping and weight decay, variable BPTT with the per-step
+learning-rate scale, NT-ASGD (a running average of all parameters, used for evaluation
+and the saved best model), the book schedule, ``when`` drops, Adam, and fine-tuning.
 
-Run folder: ``last.safetensors`` (every few minutes and at each epoch end), ``best.safetensors``
-(lowest validation loss; averaged weights once averaging is on), ``metrics.jsonl``,
-``curve.png``, ``results.json``.
+The loop runs on the device, precision and processes of its ``Machine``. With several
+processes every rank walks the same BPTT windows over its block of the global batch's
+columns, and the model draws each batch-wide mask for the whole batch (see
+model/masks.py), so N processes compute what one process computes. Per batch the ranks
+agree, in one small all-reduce, on the loss sum and on whether to stop or checkpoint.
+
+Run folder: ``last.safetensors`` (every few minutes and at each epoch end),
+``best.safetensors`` (lowest validation loss; averaged weights once averaging is on),
+``metrics.jsonl``, ``curve.png``, ``results.json``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import signal
@@ -25,208 +29,109 @@ from tqdm import tqdm
 
 from ..config import RunConfig
 from ..data.batching import BPTTIterator, batchify
-from ..data.corpus import Corpus, load_corpus
-from ..data.vocab import Vocabulary
+from ..data.corpus import Corpus
 from ..errors import AwdlstmError
-from ..model import ar_penalty, build_model, detach_hidden, tar_penalty
-from .checkpoint import load_checkpoint, save_checkpoint
-from .evaluate import evaluate, metric
-from .plot import plot_curve
+from ..model import ar_penalty, build_model, detach_hidden, native, tar_penalty
+from .checkpoint import remove_stale_temporaries
+from .evaluate import evaluate, evaluate_sums, metric
+from .logbook import Logbook
+from .machine import Machine
+from .run_folder import BEST, LAST, corpus_for, check_vocab, model_from_checkpoint, open_checkpoint
 from .schedule import book_lr, nonmono_triggered
-
-LAST, BEST = "last.safetensors", "best.safetensors"
+from .snapshot import restore, save_best, save_last
+from .state import TrainState
 
 
 class Interrupted(Exception):
     """Ctrl-C during training: the state was saved to ``last``."""
 
 
-@dataclasses.dataclass
-class TrainState:
-    """Everything besides tensors that a resume needs (JSON in the checkpoint)."""
-
-    phase: str = "train"  # "train" or "finetune"
-    epoch: int = 1  # the epoch in progress, or the next one to run
-    iterator: dict | None = None  # BPTTIterator state while an epoch is in progress
-    batches_done: int = 0
-    loss_sum: float = 0.0  # sum over the epoch's batches of raw loss x tokens
-    tokens: int = 0
-    lr: float = 0.0  # the base learning rate (schedules change it)
-    averaging: bool = False
-    history: list = dataclasses.field(default_factory=list)  # validation losses of this phase
-    best_val: float = math.inf
-    elapsed: float = 0.0  # seconds of training, over all sessions
-    done: bool = False
-    stop_reason: str = ""
-
-
-def read_records(run_dir: Path) -> list[dict]:
-    """The run's metrics.jsonl records. A run killed between logging an epoch and saving
-    `last` logs that epoch again after the resume: the latest record of each (phase, epoch)
-    is kept."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return list({(r.get("phase"), r.get("epoch")): r for r in rows}.values())
-
-
-def corpus_for(cfg: RunConfig, progress: bool = True) -> Corpus:
-    d = cfg.data
-    return load_corpus(d.corpus, data_dir=d.data_dir or None, level=d.level or None,
-                       tokenizer=d.tokenizer or None, progress=progress)
-
-
-def check_vocab(vocab: Vocabulary, itos: list[str], where: Path, corpus: str) -> None:
-    if vocab.itos != itos:
-        raise AwdlstmError(f"{where}: checkpoint vocabulary ({len(itos)} tokens) does not match corpus "
-                           f"'{corpus}' ({len(vocab)} tokens); use the corpus the model was trained on")
-
-
-def load_run(path: Path) -> tuple[RunConfig, list[str], dict, dict]:
-    """Open a run folder (its best checkpoint) or a checkpoint file: (config, vocab, tensors, meta)."""
-    path = Path(path)
-    file = path / BEST if path.is_dir() else path
-    if path.is_dir() and not file.is_file():
-        file = path / LAST
-    tensors, meta = load_checkpoint(file)
-    try:
-        cfg = RunConfig.from_dict(meta["config"], where=str(file))
-        itos = meta["vocab"]
-    except KeyError as e:
-        raise AwdlstmError(f"{file}: checkpoint lacks its {e.args[0]}") from None
-    return cfg, itos, tensors, meta
-
-
-def model_from_checkpoint(path: Path):
-    """Rebuild the model from the file alone: (model in eval mode, vocabulary, config, meta)."""
-    cfg, itos, tensors, meta = load_run(path)
-    model = build_model(cfg.model, len(itos))
-    weights = tensors["model."]
-    if "avg." in tensors:  # a `last` checkpoint taken while averaging: evaluate the average
-        weights = {k[len("module."):]: v for k, v in tensors["avg."].items() if k.startswith("module.")}
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        raise AwdlstmError(f"{path}: weights do not fit the stored config ({str(e).splitlines()[0]})") from None
-    return model.eval(), Vocabulary(itos), cfg, meta
+def _quiet(*args, **kwargs) -> None:
+    """The log of every process but rank 0."""
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, run_dir: Path, corpus: Corpus, progress: bool = True, log=print):
-        self.cfg, self.run_dir, self.corpus, self.log = cfg, Path(run_dir), corpus, log
-        self.progress = progress
+    def __init__(self, cfg: RunConfig, run_dir: Path, corpus: Corpus, progress: bool = True, log=print,
+                 machine: Machine | None = None):
         t = cfg.train
+        self.machine = m = machine or Machine.start(t.device, t.precision)
+        self.cfg, self.run_dir, self.corpus = cfg, Path(run_dir), corpus
+        self.log = log if m.is_main else _quiet
+        self.progress = progress and m.is_main
+        if t.batch_size < m.world:
+            raise AwdlstmError(f"train.batch_size={t.batch_size} is smaller than the {m.world} processes; "
+                               f"each process needs at least one column")
         if t.threads:
             torch.set_num_threads(t.threads)
-        torch.manual_seed(t.seed)
-        self.model = build_model(cfg.model, len(corpus.vocab))
+        if m.device.type == "cpu":
+            native.native()  # build or load the CPU kernels now, before the training clock starts
+        torch.manual_seed(t.seed)  # the weights are drawn on the CPU, so every device starts alike
+        self.model = build_model(cfg.model, len(corpus.vocab)).to(m.device)
+        self.net = m.wrap(self.model)  # DistributedDataParallel with several processes
         self.state = TrainState(lr=t.lr)
-        self.optimizer = self._make_optimizer()
+        self.optimizer = self.make_optimizer()
+        self.scaler = m.grad_scaler()
         self.average: AveragedModel | None = None
-        self.train_source = batchify(corpus.train, t.batch_size)
+        start, end = m.block(t.batch_size)
+        # (rows, B) global batch, this rank's columns: (rows, end - start).
+        self.train_source = batchify(corpus.train, t.batch_size)[:, start:end]
+        self.columns = m.columns(t.batch_size)
+        # This rank's loss is a mean over its share of the tokens; scaled so that DDP's
+        # average over ranks is the mean over the whole batch.
+        self.loss_share = (end - start) * m.world / t.batch_size
         self.hidden = None
+        self.logbook = Logbook(self.run_dir, m.is_main)
         self._stop = threading.Event()
-        self._tb = None
+        self._rate = 0.0
 
     # ---- construction -------------------------------------------------------------
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def make_optimizer(self) -> torch.optim.Optimizer:
         t = self.cfg.train
         params = list(self.model.parameters())
         if t.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.state.lr, weight_decay=t.weight_decay)
         return torch.optim.SGD(params, lr=self.state.lr, weight_decay=t.weight_decay)
 
-    def _start_averaging(self) -> None:
+    def start_averaging(self) -> None:
         # An equal-weight running average of every parameter (the tied matrix once),
-        # updated after each optimizer step: ASGD with lambda = 0 and t0 = now.
+        # updated after each optimizer step: ASGD with lambda = 0 and t0 = now. It is kept
+        # in the parameters' dtype (fp32) whatever the autocast precision.
         self.average = AveragedModel(self.model)
         self.state.averaging = True
 
     @classmethod
-    def resume(cls, run_dir: Path, progress: bool = True, log=print) -> Trainer:
+    def resume(cls, run_dir: Path, progress: bool = True, log=print, device: str | None = None) -> Trainer:
+        """Continue from ``run_dir/last``; ``device`` overrides the stored train.device."""
         run_dir = Path(run_dir)
         if not (run_dir / LAST).is_file():
             raise AwdlstmError(f"{run_dir}: no {LAST} to resume from; start a run with `awdlstm train --out {run_dir}`")
-        tensors, meta = load_checkpoint(run_dir / LAST)
-        cfg = RunConfig.from_dict(meta["config"], where=str(run_dir / LAST))
+        ckpt = open_checkpoint(run_dir / LAST)
+        ckpt.require_resumable()
+        cfg = ckpt.config()
+        if device is not None:
+            cfg.train.device = device
+            cfg = RunConfig.from_dict(cfg.to_dict(), where="--device")  # validated again
         corpus = corpus_for(cfg, progress)
-        check_vocab(corpus.vocab, meta["vocab"], run_dir / LAST, cfg.data.corpus)
+        check_vocab(corpus.vocab, ckpt.vocab(), run_dir / LAST, cfg.data.corpus)
         trainer = cls(cfg, run_dir, corpus, progress, log)
-        trainer._restore(tensors, meta)
+        restore(trainer, ckpt)
         return trainer
-
-    def _restore(self, tensors: dict, meta: dict) -> None:
-        self.state = TrainState(**meta["state"])
-        self.model.load_state_dict(tensors["model."])
-        if self.state.averaging:
-            self._start_averaging()
-            self.average.load_state_dict(tensors["avg."])
-        self.optimizer = self._make_optimizer()
-        opt_state = {"state": {}, "param_groups": meta["optim_groups"]}
-        for name, t in tensors.get("optim.", {}).items():
-            idx, key = name.split(".", 1)
-            opt_state["state"].setdefault(int(idx), {})[key] = t
-        self.optimizer.load_state_dict(opt_state)
-        torch.set_rng_state(tensors["rng."]["torch"])
-        if "hidden." in tensors:
-            h = tensors["hidden."]
-            self.hidden = [(h[f"{i}.h"], h[f"{i}.c"]) for i in range(len(self.model.layers))]
-
-    # ---- checkpoints --------------------------------------------------------------
-    def _meta(self, **extra) -> dict:
-        opt = self.optimizer.state_dict()
-        return {"config": self.cfg.to_dict(), "vocab": self.corpus.vocab.itos,
-                "level": self.corpus.level, "tokenizer": self.corpus.tokenizer,
-                "state": dataclasses.asdict(self.state), "optim_groups": opt["param_groups"], **extra}
-
-    def save_last(self) -> None:
-        opt = self.optimizer.state_dict()
-        groups = {"model.": self.model.state_dict(), "rng.": {"torch": torch.get_rng_state()},
-                  "optim.": {f"{i}.{k}": v for i, s in opt["state"].items() for k, v in s.items()
-                             if torch.is_tensor(v)}}
-        if self.average is not None:
-            groups["avg."] = self.average.state_dict()
-        if self.hidden is not None and self.state.iterator is not None:
-            groups["hidden."] = {f"{i}.{n}": t for i, (h, c) in enumerate(self.hidden) for n, t in (("h", h), ("c", c))}
-        save_checkpoint(self.run_dir / LAST, groups, self._meta())
-
-    def save_best(self) -> None:
-        model = self.eval_model()
-        save_checkpoint(self.run_dir / BEST, {"model.": model.state_dict()},
-                        self._meta(from_average=self.state.averaging))
 
     def eval_model(self):
         """The averaged weights once averaging is on, else the model itself."""
         return self.average.module if self.average is not None else self.model
 
-    # ---- logging ------------------------------------------------------------------
-    def _record(self, rec: dict) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        if self._tb is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-                self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
-            except ImportError:
-                self._tb = False
-        if self._tb and rec.get("event") == "epoch":
-            step = len(self.records())
-            for k in ("train_loss", "val_loss", "lr"):
-                self._tb.add_scalar(k, rec[k], step)
+    def save_last(self) -> None:
+        save_last(self)
 
     def records(self) -> list[dict]:
-        return read_records(self.run_dir)
+        return self.logbook.records()
 
     # ---- the loop -----------------------------------------------------------------
-    def _budget_left(self, started: float) -> bool:
-        limit = self.cfg.train.max_minutes * 60
-        return not limit or self.state.elapsed + (time.monotonic() - started) < limit
-
-    def _install_sigint(self):
+    def _install_signals(self):
+        """Ctrl-C (and, under torchrun, SIGTERM) asks for a save at the end of the batch."""
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return {}
 
         def handler(signum, frame):
             if self._stop.is_set():
@@ -234,12 +139,15 @@ class Trainer:
             self._stop.set()
             self.log("\ninterrupt: saving at the end of this batch (press Ctrl-C again to abort without saving)")
 
-        return signal.signal(signal.SIGINT, handler)
+        signals = [signal.SIGINT] + ([signal.SIGTERM] if self.machine.distributed else [])
+        return {s: signal.signal(s, handler) for s in signals}
 
     def run(self) -> dict:
         """Train until the epochs, the wall-clock budget or the fine-tuning trigger end it."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        old = self._install_sigint()
+        if self.machine.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self.run_dir)
+        old = self._install_signals()
         try:
             max_epochs = self.cfg.train.epochs if self.state.phase == "train" else self.cfg.train.finetune_epochs
             while not self.state.done:
@@ -255,23 +163,58 @@ class Trainer:
                     self.state.stop_reason = f"wall-clock budget of {self.cfg.train.max_minutes:g} minutes"
                 self.save_last()
         finally:
-            if old is not None:
-                signal.signal(signal.SIGINT, old)
+            for s, h in old.items():
+                signal.signal(s, h)
         self.log(f"training stopped: {self.state.stop_reason}")
         return self.final_results()
 
+    def _step(self, batch, hidden):
+        """One forward and backward on this rank's block; returns (output, raw loss)."""
+        t, V = self.cfg.train, len(self.corpus.vocab)
+        x, y = batch.x.to(self.machine.device, non_blocking=True), batch.y.to(self.machine.device, non_blocking=True)
+        with self.machine.autocast():
+            out = self.net(x, hidden, self.columns)
+        # The loss, AR and TAR in fp32 whatever the autocast dtype.
+        raw_loss = F.cross_entropy(out.logits.float().view(-1, V), y.reshape(-1))
+        loss = raw_loss
+        if t.alpha:
+            loss = loss + ar_penalty(out.dropped_output.float(), t.alpha)
+        if t.beta:
+            loss = loss + tar_penalty(out.raw_output.float(), t.beta)
+        return out, raw_loss, loss * self.loss_share
+
+    def _update(self, loss) -> None:
+        t = self.cfg.train
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()  # DDP all-reduces the gradients here: every rank holds the global gradient
+            if t.clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip)  # the global norm
+            self.optimizer.step()
+            stepped = True
+        else:
+            scale = self.scaler.get_scale()
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            if t.clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            stepped = self.scaler.get_scale() >= scale  # a shrinking scale means inf/NaN: no step
+        if self.average is not None and stepped:
+            self.average.update_parameters(self.model)
+
     def _run_epoch(self, started: float) -> bool:
         """One epoch (or its remainder after a resume). True when the budget ran out."""
-        t, s = self.cfg.train, self.state
-        V = len(self.corpus.vocab)
+        t, s, m = self.cfg.train, self.state, self.machine
         it = BPTTIterator(self.train_source, t.bptt, t.variable_bptt, seed=t.seed * 1000 + s.epoch)
         if s.iterator is not None:
             it.load_state_dict(s.iterator)
         else:
             s.batches_done, s.loss_sum, s.tokens = 0, 0.0, 0
-            self.hidden = self.model.init_hidden(t.batch_size)
+            self.hidden = None
         if self.hidden is None:
-            self.hidden = self.model.init_hidden(t.batch_size)
+            self.hidden = self.model.init_hidden(self.train_source.size(1))
         self.model.train()
         last_save = time.monotonic()
         t0, tok0 = time.monotonic(), s.tokens
@@ -280,33 +223,32 @@ class Trainer:
         budget_hit = False
         with bar:
             for batch in it:
-                hidden = detach_hidden(self.hidden)
                 lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
-                out = self.model(batch.x, hidden)
-                raw_loss = F.cross_entropy(out.logits.view(-1, V), batch.y.reshape(-1))
-                loss = raw_loss
-                if t.alpha:
-                    loss = loss + ar_penalty(out.dropped_output, t.alpha)
-                if t.beta:
-                    loss = loss + tar_penalty(out.raw_output, t.beta)
-                if not torch.isfinite(loss):
+                out, raw_loss, loss = self._step(batch, detach_hidden(self.hidden))
+                n_local = batch.y.numel()
+                now = time.monotonic()
+                save_due = (t.checkpoint_batches and (s.batches_done + 1) % t.checkpoint_batches == 0) or \
+                    now - last_save > t.checkpoint_minutes * 60
+                budget_out = t.max_minutes and s.elapsed + (now - started) >= t.max_minutes * 60
+                # One all-reduce: the loss sum, a non-finite loss anywhere, Ctrl-C anywhere, and
+                # rank 0's clock decisions (checkpoint due, budget spent).
+                main = float(m.is_main)
+                loss_sum, bad, stop, save, spent = m.sum([
+                    raw_loss.item() * n_local, float(not torch.isfinite(loss).item()), float(self._stop.is_set()),
+                    main * bool(save_due), main * bool(budget_out)])
+                if bad:
+                    kept = (f"the last good checkpoint {self.run_dir / LAST} is kept" if (self.run_dir / LAST).is_file()
+                            else "no checkpoint had been written yet")
                     raise AwdlstmError(
-                        f"loss became {loss.item()} in {s.phase} epoch {s.epoch}, batch {s.batches_done + 1}; "
-                        f"stopped, the last good checkpoint {self.run_dir / LAST} is kept; try a lower "
+                        f"loss became {'nan' if math.isnan(loss.item()) else loss.item()} in {s.phase} epoch "
+                        f"{s.epoch}, batch {s.batches_done + 1}; stopped, {kept}; try a lower "
                         f"train.lr (now {s.lr:g}) or train.clip")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if t.clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.clip)
-                self.optimizer.step()
-                if self.average is not None:
-                    self.average.update_parameters(self.model)
+                self._update(loss)
                 self.hidden = out.hidden
-                n = batch.y.numel()
-                s.loss_sum += raw_loss.item() * n
-                s.tokens += n
+                s.loss_sum += loss_sum
+                s.tokens += batch.y.size(0) * t.batch_size
                 s.batches_done += 1
                 s.iterator = it.state_dict()
                 bar.update()
@@ -315,41 +257,49 @@ class Trainer:
                     name, value = metric(mean, self.corpus.level)
                     rate = (s.tokens - tok0) / max(time.monotonic() - t0, 1e-9)
                     bar.set_postfix_str(f"loss {mean:.3f} {name} {value:.2f} lr {s.lr:.3g} {rate:,.0f} tok/s")
-                if self._stop.is_set():
+                if stop:
                     s.elapsed += time.monotonic() - started
                     self.save_last()
                     raise Interrupted(f"interrupted; state saved to {self.run_dir / LAST}; "
                                       f"continue with `awdlstm train --resume {self.run_dir}`")
-                now = time.monotonic()
-                if (t.checkpoint_batches and s.batches_done % t.checkpoint_batches == 0) or \
-                        now - last_save > t.checkpoint_minutes * 60:
+                if save:
+                    now = time.monotonic()
                     s.elapsed += now - started
                     self.save_last()
                     s.elapsed -= now - started  # counted again when the epoch's time is added
                     last_save = now
-                if not self._budget_left(started):
+                if spent:
                     budget_hit = True
                     break
         self._rate = (s.tokens - tok0) / max(time.monotonic() - t0, 1e-9)
         return budget_hit
 
+    def validate(self) -> float:
+        """Mean validation loss of the evaluated model; each rank reads its block of the
+        validation batch's columns and the sums are shared, so every rank gets the same value."""
+        t, m = self.cfg.train, self.machine
+        total, count = evaluate_sums(self.eval_model(), self.corpus.valid, t.eval_batch_size, t.bptt,
+                                     self.progress, "validate", m.block(t.eval_batch_size))
+        total, count = m.sum([total, count])
+        return m.from_main([total / count])[0]
+
     def _end_epoch(self) -> None:
         t, s = self.cfg.train, self.state
-        val = evaluate(self.eval_model(), self.corpus.valid, t.eval_batch_size, t.bptt, self.progress, "validate")
+        val = self.validate()
         train_loss = s.loss_sum / max(s.tokens, 1)
         rec = {"event": "epoch", "phase": s.phase, "epoch": s.epoch, "train_loss": train_loss,
                "val_loss": val, "lr": s.lr, "averaging": s.averaging, "tokens_per_s": round(self._rate, 1),
-               "elapsed_s": round(s.elapsed, 1), "batches": s.batches_done}
+               "elapsed_s": round(s.elapsed, 1), "batches": s.batches_done, "processes": self.machine.world}
         improved = val < s.best_val
         if improved:
             s.best_val = val
-            self.save_best()
+            save_best(self)
         if s.phase == "finetune":
             if nonmono_triggered(s.history, val, t.nonmono):
                 s.done, s.stop_reason = True, "fine-tuning: the non-monotone trigger fired"
         elif t.schedule == "ntasgd" and t.optimizer == "sgd" and not s.averaging \
                 and nonmono_triggered(s.history, val, t.nonmono):
-            self._start_averaging()
+            self.start_averaging()
             s.lr = t.lr
             rec["switched"] = True
             self.log(f"epoch {s.epoch}: validation did not improve on the best before the last "
@@ -366,43 +316,27 @@ class Trainer:
         self.log(f"{s.phase} epoch {s.epoch:3d} | train {name} {tr:8.2f} | valid {name} {va:8.2f}"
                  f"{' *' if improved else ''} | lr {rec['lr']:.3g} | {self._rate:,.0f} tok/s | "
                  f"{s.elapsed / 60:.1f} min")
-        self._record(rec)
+        self.logbook.record(rec)
         s.epoch += 1
         s.iterator, self.hidden = None, None
-        plot_curve(self.records(), self.run_dir / "curve.png", f"{self.cfg.data.corpus}: {self.run_dir.name}",
-                   self.corpus.level)
+        self.logbook.plot(f"{self.cfg.data.corpus}: {self.run_dir.name}", self.corpus.level)
 
     def final_results(self) -> dict:
-        """Evaluate the best checkpoint: validation (batch eval_batch_size) and test (test_batch_size)."""
+        """Evaluate the best checkpoint (rank 0): validation (batch eval_batch_size) and
+        test (test_batch_size). Other ranks return an empty dict."""
+        if not self.machine.is_main:
+            return {}
         t = self.cfg.train
-        model, _, _, _ = model_from_checkpoint(self.run_dir / BEST)
+        model, _, _, _ = model_from_checkpoint(self.run_dir / BEST, self.machine.device)
         val = evaluate(model, self.corpus.valid, t.eval_batch_size, t.bptt, self.progress, "best: valid")
         test = evaluate(model, self.corpus.test, t.test_batch_size, t.bptt, self.progress, "best: test")
         name, v = metric(val, self.corpus.level)
         _, te = metric(test, self.corpus.level)
         results = {"valid_loss": val, "test_loss": test, f"valid_{name}": v, f"test_{name}": te,
                    "epochs": self.state.epoch - 1, "elapsed_min": round(self.state.elapsed / 60, 2),
-                   "parameters": self.model.num_parameters(), "stop_reason": self.state.stop_reason}
+                   "parameters": self.model.num_parameters(), "stop_reason": self.state.stop_reason,
+                   "processes": self.machine.world, "device": str(self.machine.device),
+                   "precision": self.machine.precision}
         (self.run_dir / "results.json").write_text(json.dumps(results, indent=1))
         self.log(f"best model: valid {name} {v:.2f} | test {name} {te:.2f}  ({self.run_dir})")
         return results
-
-
-def start_finetune(run_dir: Path, progress: bool = True, log=print) -> Trainer:
-    """Restart from the best (averaged) weights with averaging on from the first step."""
-    run_dir = Path(run_dir)
-    if (run_dir / LAST).is_file():
-        _, meta = load_checkpoint(run_dir / LAST)
-        if meta["state"]["phase"] == "finetune" and not meta["state"]["done"]:
-            return Trainer.resume(run_dir, progress, log)  # an interrupted fine-tuning continues
-    model, vocab, cfg, meta = model_from_checkpoint(run_dir / BEST)
-    corpus = corpus_for(cfg, progress)
-    check_vocab(corpus.vocab, vocab.itos, run_dir / BEST, cfg.data.corpus)
-    trainer = Trainer(cfg, run_dir, corpus, progress, log)
-    trainer.model.load_state_dict(model.state_dict())
-    best_val = meta["state"]["best_val"]
-    trainer.state = TrainState(phase="finetune", lr=cfg.train.lr, best_val=best_val)
-    trainer.optimizer = trainer._make_optimizer()
-    trainer._start_averaging()
-    log(f"fine-tuning from {run_dir / BEST} (valid loss {best_val:.4f}) with averaged SGD")
-    return trainer
