@@ -168,8 +168,9 @@ class Trainer:
         self.log(f"training stopped: {self.state.stop_reason}")
         return self.final_results()
 
-    def _step(self, batch, hidden):
-        """One forward and backward on this rank's block; returns (output, raw loss)."""
+    def forward_loss(self, batch, hidden):
+        """Forward on this rank's block: (output, raw cross-entropy, the loss to backpropagate:
+        with AR/TAR, scaled by this rank's share of the batch)."""
         t, V = self.cfg.train, len(self.corpus.vocab)
         x, y = batch.x.to(self.machine.device, non_blocking=True), batch.y.to(self.machine.device, non_blocking=True)
         with self.machine.autocast():
@@ -183,7 +184,8 @@ class Trainer:
             loss = loss + tar_penalty(out.raw_output.float(), t.beta)
         return out, raw_loss, loss * self.loss_share
 
-    def _update(self, loss) -> None:
+    def update(self, loss) -> None:
+        """Backward (DDP averages the gradients), clip, step, and update the average."""
         t = self.cfg.train
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is None:
@@ -226,7 +228,7 @@ class Trainer:
                 lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr
-                out, raw_loss, loss = self._step(batch, detach_hidden(self.hidden))
+                out, raw_loss, loss = self.forward_loss(batch, detach_hidden(self.hidden))
                 n_local = batch.y.numel()
                 now = time.monotonic()
                 save_due = (t.checkpoint_batches and (s.batches_done + 1) % t.checkpoint_batches == 0) or \
@@ -245,7 +247,7 @@ class Trainer:
                         f"loss became {'nan' if math.isnan(loss.item()) else loss.item()} in {s.phase} epoch "
                         f"{s.epoch}, batch {s.batches_done + 1}; stopped, {kept}; try a lower "
                         f"train.lr (now {s.lr:g}) or train.clip")
-                self._update(loss)
+                self.update(loss)
                 self.hidden = out.hidden
                 s.loss_sum += loss_sum
                 s.tokens += batch.y.size(0) * t.batch_size
