@@ -21,7 +21,7 @@ def _progress() -> bool:
 
 def _load(path: str, device: str | None):
     """A checkpoint's model on ``device`` (default auto): (model, vocabulary, config, checkpoint)."""
-    return model_from_checkpoint(Path(path), resolve_device(device or "auto"))
+    return model_from_checkpoint(Path(path), resolve_device("auto" if device is None else device))
 
 
 def _model_and_corpus(path: str, device: str | None):
@@ -30,6 +30,15 @@ def _model_and_corpus(path: str, device: str | None):
     data = corpus_for(cfg, _progress())
     check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
     return model, cfg, data
+
+
+def _folder(value: str | None, option: str) -> Path | None:
+    """An optional path option: None when absent; an empty string is an error, not the default."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise AwdlstmError(f"{option} '': give a path, or leave the option out for the default")
+    return Path(value)
 
 
 def _run(trainer: Trainer) -> dict:
@@ -50,9 +59,9 @@ def train(preset: str | None, corpus: str | None, sets: list[str], out: str | No
                     f"batch {trainer.state.batches_done}, on {trainer.machine.world} process(es), "
                     f"{trainer.machine.device}")
         return _run(trainer)
-    preset = preset or DEFAULT_PRESET
-    cfg = build_config(preset, sets + ([f"train.device={device}"] if device else []), corpus)
-    run_dir = Path(out) if out else Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    preset = DEFAULT_PRESET if preset is None else preset
+    cfg = build_config(preset, sets + ([f"train.device={device}"] if device is not None else []), corpus)
+    run_dir = _folder(out, "--out") or Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run_dir / LAST).exists() or (run_dir / BEST).exists():
         raise AwdlstmError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
     data = corpus_for(cfg, _progress())
@@ -102,7 +111,9 @@ def _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, win
     if batch_size not in (None, 1):
         raise AwdlstmError(f"--batch-size {batch_size}: the cache and dynamic evaluation read the split at batch 1")
     dw, dt, dl = CACHE_DEFAULTS.get(cfg.data.corpus, CACHE_FALLBACK)
-    window, theta, lam = window or dw, dt if theta is None else theta, dl if lam is None else lam
+    window = dw if window is None else window
+    theta = dt if theta is None else theta
+    lam = dl if lam is None else lam
     if window < 1 or theta < 0 or not 0 <= lam <= 1:
         raise AwdlstmError(f"cache settings window={window} theta={theta} lambda={lam}: need window >= 1, "
                            f"theta >= 0, 0 <= lambda <= 1")
@@ -177,6 +188,8 @@ def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None
         n = len(ids) + 1
         rows.append({"line": i, "text": line, "tokens": n, "logprob": logprob,
                      "ppl": math.exp(-logprob / n)})
+    if not rows:
+        raise AwdlstmError(f"{file}: no lines to score (the file is empty or blank)")
     total = summarize(rows)
     if as_json:
         log(json.dumps({"lines": rows, "total": total}, indent=1))
@@ -196,7 +209,8 @@ def gradflow_cmd(run: str | None, steps: int, hidden: int, clip: float, out: str
     if run:
         model, _, _, _ = _load(run, "cpu")
         lstm = lstm_cell_from_model(model)
-    curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm, device=resolve_device(device or "auto"))
+    curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm,
+                      device=resolve_device("auto" if device is None else device))
     log(format_table(curves))
     plot_gradflow(curves, out)
     log(f"plot: {out}")
@@ -207,7 +221,7 @@ def ablate_cmd(preset: str, budget: float | None, out: str | None, sets: list[st
     from .diagnostics.ablate import run_ablation
     if budget is not None and budget <= 0:
         raise AwdlstmError(f"--budget {budget}: minutes per variant must be positive")
-    out_dir = Path(out) if out else Path("runs") / f"ablate-{preset}"
+    out_dir = _folder(out, "--out") or Path("runs") / f"ablate-{preset}"
     table = run_ablation(preset, out_dir, budget, sets, jobs, log)
     log(table)
     log(f"table: {out_dir / 'ablation.md'}, plot: {out_dir / 'ablation.png'}")
@@ -229,14 +243,14 @@ def embeddings_cmd(run: str, words: list[str], analogies: list[str], k: int, plo
         log(f"{a} : {b} :: {c} : " + ", ".join(f"{n} ({s:.2f})" for n, s in analogy(emb, vocab, a, b, c, k)))
     if plot_n:
         n = min(plot_n, len(vocab))
-        path = Path(out) if out else (Path(run) if Path(run).is_dir() else Path(run).parent) / "embeddings.png"
+        path = _folder(out, "--out") or (Path(run) if Path(run).is_dir() else Path(run).parent) / "embeddings.png"
         plot_projection(projection(emb, n).cpu(), vocab.itos[:n], path, f"2-D PCA of the {n} most frequent words")
         log(f"plot: {path}")
 
 
 def report_cmd(run: str, out: str | None, log=print) -> Path:
     from .diagnostics.report import write_report
-    path = write_report(Path(run), Path(out) if out else None)
+    path = write_report(Path(run), _folder(out, "--out"))
     log(f"report: {path}")
     return path
 

@@ -95,7 +95,7 @@ class _Validated:
 
 @dataclass
 class ModelConfig(_Validated):
-    """The language model: sizes, cell, tying and every regularizer (SPEC §2)."""
+    """The language model: sizes, cell, tying and every regularizer."""
 
     SECTION = "model"
     emb_size: int = param(400, "embedding size E; the last layer's output size when tied", "positive")
@@ -132,7 +132,7 @@ class ModelConfig(_Validated):
 
 @dataclass
 class DataConfig(_Validated):
-    """Which corpus to train on and how to read it (SPEC §1)."""
+    """Which corpus to train on and how to read it."""
 
     SECTION = "data"
     corpus: str = param("ptb", "known corpus name, 'synthetic', or a folder with train/valid/test files")
@@ -145,7 +145,7 @@ class DataConfig(_Validated):
 
 @dataclass
 class TrainConfig(_Validated):
-    """Optimisation (SPEC §3): SGD/NT-ASGD, the book schedule, or Adam; BPTT; checkpoints."""
+    """Optimisation: SGD/NT-ASGD, the book schedule, or Adam; BPTT; checkpoints."""
 
     SECTION = "train"
     epochs: int = param(40, "maximum number of epochs", "positive")
@@ -153,7 +153,8 @@ class TrainConfig(_Validated):
     eval_batch_size: int = param(10, "validation batch size (AWD protocol: 10)", "positive")
     test_batch_size: int = param(1, "test batch size (AWD protocol: 1)", "positive")
     bptt: int = param(70, "base BPTT length", "positive")
-    variable_bptt: bool = param(True, "draw each window's length (SPEC §3) and scale its learning rate")
+    variable_bptt: bool = param(True, "draw each window's length (bptt, or bptt/2 one time in 20, plus N(0, 5), at "
+                          "least 5) and scale its learning rate by length / bptt")
     optimizer: str = param("sgd", "'sgd' (plain SGD, averaged under NT-ASGD) or 'adam'", ("sgd", "adam"))
     schedule: str = param("ntasgd", "'ntasgd': switch to averaging on the non-monotone trigger; "
                           "'book': divide lr by lr_decay when validation does not improve; 'none'",

@@ -30,3 +30,31 @@ def test_adapts_without_touching_the_callers_weights():
     assert sgd.loss() < static.loss() and rms.loss() < static.loss()
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_sgd_rule_matches_its_formula_with_decay():
+    """Two segments by hand: θ1 = θ0 − lr·g0 (θ = θ0, no pull yet); θ2 = θ1 − lr·g1 + decay·(θ0 − θ1).
+    The third segment's score then tells θ2 apart from the wrong θ1 − lr·g1 + decay·(θ0 − θ1 + lr·g1)."""
+    from awdlstm.evaluation.scored import target_logp
+    model = small_model()
+    ids = torch.randint(0, 30, (16,)).numpy()
+    lr, decay, seg = 0.3, 0.2, 5
+    dyn = score_dynamic(model, ids, lr=lr, decay=decay, rule="sgd", bptt=seg)
+
+    ref = copy.deepcopy(model)
+    params = list(ref.parameters())
+    theta0 = [p.detach().clone() for p in params]
+    x = torch.as_tensor(ids).view(-1, 1)
+    hidden, logps = ref.init_hidden(1), []
+    for start in range(0, len(ids) - 1, seg):
+        n = min(seg, len(ids) - 1 - start)
+        hidden = [(h.detach(), c.detach()) for h, c in hidden]
+        out = ref(x[start:start + n], hidden)
+        logp = target_logp(out.logits[:, 0], x[start + 1:start + 1 + n, 0])
+        logps.append(logp.detach())
+        hidden = out.hidden
+        grads = torch.autograd.grad(-logp.mean(), params)
+        with torch.no_grad():
+            for p, g, p0 in zip(params, grads, theta0):
+                p.copy_(p - lr * g + decay * (p0 - p))
+    torch.testing.assert_close(dyn.logp, torch.cat(logps), atol=1e-5, rtol=1e-5)

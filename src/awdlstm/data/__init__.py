@@ -1,4 +1,4 @@
-"""Corpora, vocabulary, synthetic data and BPTT batching (SPEC §1, §3)."""
+"""Corpora, vocabulary, synthetic data and BPTT batching."""
 
 from .batching import Batch, BPTTIterator, batchify, sample_seq_len
 from .corpus import Corpus, SplitStats, load_corpus

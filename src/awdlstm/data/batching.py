@@ -40,7 +40,7 @@ class Batch:
 
 def sample_seq_len(rng: np.random.Generator, bptt: int, p_full: float = 0.95, std: float = 5.0,
                    min_len: int = 5) -> int:
-    """SPEC §3: base = bptt with probability p_full else bptt / 2;
+    """AWD-LSTM's variable BPTT: base = bptt with probability p_full else bptt / 2;
     seq_len = max(min_len, int(N(base, std)))."""
     base = bptt if rng.random() < p_full else bptt / 2
     return max(min_len, int(rng.normal(base, std)))

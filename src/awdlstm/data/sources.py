@@ -1,8 +1,8 @@
 """Known corpora: where their files come from and how to check them.
 
 Each file is verified by SHA-256 after download. The hashes of PTB, PTB-char and
-WikiText-2 are those of the copies in ``shared/data`` (identical to the public sources,
-see its README); WikiText-103's is the archive's published SHA-256. text8 and enwik8 have
+WikiText-2 are those of the public files (the Mikolov PTB archive's and the Salesforce
+WikiText-2 archive's contents); WikiText-103's is the archive's published SHA-256. text8 and enwik8 have
 no published SHA-256: their archives are checked by the exact size of the extracted
 member (10^8 bytes) and the hash of the first download is recorded beside the files.
 """

@@ -1,1 +1,1 @@
-"""Diagnostics the seeds teach (SPEC §7): gradient flow, ablations, embeddings, run reports."""
+"""Diagnostics: gradient flow, ablations, embeddings, run reports."""

@@ -1,4 +1,4 @@
-"""Ablation (SPEC §7, the AWD-LSTM paper's Table 4): rerun a preset with one regularizer
+"""Ablation (the AWD-LSTM paper's Table 4): rerun a preset with one regularizer
 removed at a time, as separate processes, and tabulate the differences from the full model.
 
 Each variant is a run folder under the output folder. A variant with ``results.json`` is

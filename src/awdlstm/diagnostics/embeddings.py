@@ -1,4 +1,4 @@
-"""Learned word embeddings (SPEC §7): nearest neighbours, analogies, a 2-D projection."""
+"""Learned word embeddings: nearest neighbours, analogies, a 2-D projection."""
 
 from __future__ import annotations
 

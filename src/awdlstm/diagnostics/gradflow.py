@@ -1,4 +1,4 @@
-"""Gradient flow through time (SPEC §7): ||dL/dh_t|| for every t of a window.
+"""Gradient flow through time: ||dL/dh_t|| for every t of a window.
 
 The loss is taken at the last step only, so ||dL/dh_t|| shows how much of it reaches
 step t: it shrinks (vanishing) or grows (exploding) as it travels back. "Clipped" rescales

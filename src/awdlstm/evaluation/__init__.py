@@ -1,4 +1,4 @@
-"""Beyond static perplexity: neural cache and dynamic evaluation (SPEC §5)."""
+"""Beyond static perplexity: neural cache and dynamic evaluation."""
 
 from .cache import cache_loss, cache_target_probs, tune
 from .dynamic import score_dynamic

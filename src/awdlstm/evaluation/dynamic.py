@@ -81,8 +81,9 @@ def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = "rms", 
             grads = torch.autograd.grad(-logp.mean(), params)
             with torch.no_grad():
                 for i, (p, g, p0) in enumerate(zip(params, grads, theta0)):
+                    # Both terms are taken at the current θ, then added in one step.
                     if rule == "sgd":
-                        p.add_(g, alpha=-lr).add_(p0 - p, alpha=decay)
+                        p.add_(-lr * g + decay * (p0 - p))
                     else:
                         p.add_(-lr * g * step[i] + pull[i] * (p0 - p))
     return Scored(torch.cat(hs), torch.cat(lps), torch.cat(ts))

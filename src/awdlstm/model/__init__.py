@@ -1,4 +1,4 @@
-"""The language model and its regularizers (SPEC §2)."""
+"""The language model and its regularizers."""
 
 from .ar_tar import ar_penalty, tar_penalty
 from .embedding_dropout import EmbeddingDropout

@@ -1,4 +1,4 @@
-"""The AWD-LSTM language model (SPEC §2), also the book baseline and a plain LSTM LM.
+"""The AWD-LSTM language model, also the book baseline and a plain LSTM LM.
 
 Shapes, with T steps, batch B, vocabulary V, embedding E and hidden H:
 

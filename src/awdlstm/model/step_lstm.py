@@ -1,4 +1,4 @@
-"""A per-time-step LSTM layer for zoneout and the recurrent-dropout family (SPEC §4).
+"""A per-time-step LSTM layer for zoneout and the recurrent-dropout family.
 
 All variants are one recurrence with optional per-step masks (PyTorch gate order i, f, g, o):
 

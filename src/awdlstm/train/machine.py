@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..config import check_device
 from ..errors import AwdlstmError
 from ..model.masks import Columns
 
@@ -28,6 +29,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``auto`` → CUDA when available (this process's GPU under torchrun), else CPU."""
+    check_device(name, "--device")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":

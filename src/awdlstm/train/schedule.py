@@ -1,4 +1,4 @@
-"""Learning-rate schedules of SPEC §3 as pure functions of the validation history."""
+"""Learning-rate schedules (NT-ASGD's trigger, the book's decay) as pure functions of the validation history."""
 
 from __future__ import annotations
 
