@@ -33,12 +33,13 @@ def snapshot(folder):
 def test_disk_full_while_saving(capsys, tmp_path, corpus, monkeypatch):
     run_dir = tmp_path / "run"
     real = checkpoint_mod.save_file
-    calls = []
+    calls, before = [], {}
 
     def filling_disk(tensors, path, metadata=None):
         if os.path.basename(path).startswith(".last."):
             calls.append(path)
         if len(calls) == 2:  # the second `last` checkpoint finds the disk full half-way through
+            before.update(snapshot(run_dir))
             with open(path, "wb") as f:
                 f.write(b"partial")
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -49,8 +50,10 @@ def test_disk_full_while_saving(capsys, tmp_path, corpus, monkeypatch):
                        "--out", run_dir)
     assert_one_line_error(code, err, str(run_dir / "last.safetensors"), "no space left on the device")
     assert not list(run_dir.glob(".*.tmp"))
-    first = load_file(str(run_dir / "last.safetensors"))  # the previous checkpoint is intact
-    assert first and len(calls) == 2
+    assert len(calls) == 2 and "last.safetensors" in before
+    after = snapshot(run_dir)  # the previous checkpoint is intact, nothing else changed
+    assert after == {k: v for k, v in before.items() if not k.endswith(".tmp")}
+    assert load_file(str(run_dir / "last.safetensors"))
 
 
 def test_stale_temporaries_are_cleaned_on_resume(capsys, tmp_path, corpus):
