@@ -21,7 +21,7 @@ def _progress() -> bool:
 
 def _load(path: str, device: str | None):
     """A checkpoint's model on ``device`` (default auto): (model, vocabulary, config, checkpoint)."""
-    return model_from_checkpoint(Path(path), resolve_device("auto" if device is None else device))
+    return model_from_checkpoint(Path(path), resolve_device(device))
 
 
 def _model_and_corpus(path: str, device: str | None):
@@ -210,7 +210,7 @@ def gradflow_cmd(run: str | None, steps: int, hidden: int, clip: float, out: str
         model, _, _, _ = _load(run, "cpu")
         lstm = lstm_cell_from_model(model)
     curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm,
-                      device=resolve_device("auto" if device is None else device))
+                      device=resolve_device(device))
     log(format_table(curves))
     plot_gradflow(curves, out)
     log(f"plot: {out}")

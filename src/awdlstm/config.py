@@ -185,6 +185,15 @@ class TrainConfig(_Validated):
                                "on CPU use 'bf16' or 'fp32'")
 
 
+def with_device(cfg: RunConfig, device: str | None) -> RunConfig:
+    """``cfg`` with train.device replaced and validated again; ``cfg`` itself when None."""
+    if device is None:
+        return cfg
+    d = cfg.to_dict()
+    d["train"]["device"] = device
+    return RunConfig.from_dict(d, where="--device")
+
+
 def check_device(device: str, where: str) -> None:
     """A device name this toolkit accepts: auto, cpu, cuda or cuda:N."""
     kind, _, index = device.partition(":")

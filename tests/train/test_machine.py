@@ -1,6 +1,7 @@
 """Device, precision and process plumbing of the training machinery (CPU; CUDA tests skip
 without a GPU)."""
 
+import contextlib
 import math
 
 import pytest
@@ -58,7 +59,7 @@ def test_bf16_autocast_on_cpu_trains_like_fp32(tmp_path):
     losses = {}
     for precision in ("fp32", "bf16"):
         cfg = build_config("tiny", ["train.epochs=4", f"train.precision={precision}", "train.device=cpu"], corpus)
-        with pytest.warns(RuntimeWarning) if precision == "bf16" and not _native_bf16() else _nothing():
+        with pytest.warns(RuntimeWarning) if precision == "bf16" and not _native_bf16() else contextlib.nullcontext():
             t = Trainer(cfg, tmp_path / precision, load_corpus(corpus), progress=False, log=lambda *a: None)
         t.run()
         losses[precision] = t.state.best_val
@@ -70,14 +71,6 @@ def test_bf16_autocast_on_cpu_trains_like_fp32(tmp_path):
 def _native_bf16():
     from awdlstm.train.machine import _cpu_has_bf16
     return _cpu_has_bf16()
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _fake_gpu_checkpoint(tiny_run, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import with_device
 from .run_folder import BEST, LAST, check_vocab, corpus_for, model_from_checkpoint, open_checkpoint
 from .state import TrainState
 from .trainer import Trainer
@@ -19,9 +20,7 @@ def start_finetune(run_dir: Path, progress: bool = True, log=print, device: str 
         if isinstance(state, dict) and state.get("phase") == "finetune" and not state.get("done"):
             return Trainer.resume(run_dir, progress, log, device)
     model, vocab, cfg, best = model_from_checkpoint(run_dir / BEST)
-    if device is not None:
-        cfg.train.device = device
-        cfg = type(cfg).from_dict(cfg.to_dict())  # validated again
+    cfg = with_device(cfg, device)
     corpus = corpus_for(cfg, progress)
     check_vocab(corpus.vocab, vocab.itos, run_dir / BEST, cfg.data.corpus)
     trainer = Trainer(cfg, run_dir, corpus, progress, log)

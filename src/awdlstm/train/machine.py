@@ -27,8 +27,9 @@ from ..model.masks import Columns
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → CUDA when available (this process's GPU under torchrun), else CPU."""
+def resolve_device(name: str | None, local_rank: int = 0) -> torch.device:
+    """``auto`` (or None) → CUDA when available (this process's GPU under torchrun), else CPU."""
+    name = "auto" if name is None else name
     check_device(name, "--device")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"

@@ -60,8 +60,8 @@ def save_best(tr: Trainer) -> None:
 
 
 def restore(tr: Trainer, ckpt: Checkpoint) -> None:
-    """Put a resumable checkpoint's state into a freshly built Trainer (same config)."""
-    ckpt.require_resumable()
+    """Put a resumable checkpoint's state (``Trainer.resume`` checked that it is one) into
+    a freshly built Trainer with the same config."""
     device = tr.machine.device
     tr.state = TrainState.from_dict(ckpt.meta["state"], str(ckpt.path))
     tr.model.load_state_dict(ckpt.tensors["model."])

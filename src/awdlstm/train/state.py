@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from ..errors import AwdlstmError
+
 
 @dataclasses.dataclass
 class TrainState:
@@ -27,7 +29,6 @@ class TrainState:
 
     @classmethod
     def from_dict(cls, d: dict, where: str) -> TrainState:
-        from ..errors import AwdlstmError
         names = {f.name for f in dataclasses.fields(cls)}
         missing = names - set(d) - {"stop_reason"}
         unknown = set(d) - names

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from ..config import RunConfig
+from ..config import RunConfig, with_device
 from ..data.batching import BPTTIterator, batchify
 from ..data.corpus import Corpus
 from ..errors import AwdlstmError
@@ -106,11 +106,8 @@ class Trainer:
         if not (run_dir / LAST).is_file():
             raise AwdlstmError(f"{run_dir}: no {LAST} to resume from; start a run with `awdlstm train --out {run_dir}`")
         ckpt = open_checkpoint(run_dir / LAST)
-        ckpt.require_resumable()
-        cfg = ckpt.config()
-        if device is not None:
-            cfg.train.device = device
-            cfg = RunConfig.from_dict(cfg.to_dict(), where="--device")  # validated again
+        ckpt.require_resumable()  # before the corpus is loaded
+        cfg = with_device(ckpt.config(), device)
         corpus = corpus_for(cfg, progress)
         check_vocab(corpus.vocab, ckpt.vocab(), run_dir / LAST, cfg.data.corpus)
         trainer = cls(cfg, run_dir, corpus, progress, log)
@@ -283,6 +280,8 @@ class Trainer:
         total, count = evaluate_sums(self.eval_model(), self.corpus.valid, t.eval_batch_size, t.bptt,
                                      self.progress, "validate", m.block(t.eval_batch_size))
         total, count = m.sum([total, count])
+        # The switch, the lr schedule and early stopping hang on this value: take rank 0's
+        # copy (one broadcast per epoch), so no reduction detail can make ranks disagree.
         return m.from_main([total / count])[0]
 
     def _end_epoch(self) -> None:
