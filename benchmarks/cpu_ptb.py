@@ -3,6 +3,8 @@
     python benchmarks/cpu_ptb.py compare --minutes 20   # cpu-ptb vs book-ptb vs plain LSTM
     python benchmarks/cpu_ptb.py select --minutes 4     # the candidates cpu-ptb was chosen from
     python benchmarks/cpu_ptb.py study --minutes 3      # recurrent regularizers at cpu-ptb sizes
+    python benchmarks/cpu_ptb.py search --minutes 4     # the budget-schedule candidates for cpu-ptb
+    python benchmarks/cpu_ptb.py char --minutes 3       # the candidates for cpu-ptb-char
 
 Each run is a real ``awdlstm train`` process with ``train.max_minutes`` set; afterwards
 the script reads every run's metrics.jsonl and results.json, prints a table and writes
@@ -27,6 +29,27 @@ PLAIN = ["model.dropout_emb=0", "model.weight_drop=0", "model.locked_dropout=fal
 # The study compares validation perplexity; its test pass runs at batch 10 to save time.
 STUDY = ["train.test_batch_size=10"]
 
+# Candidates for the default, on top of the cpu-ptb preset of 2026-11-22 (emb 256,
+# 2 x 512, batch 32, bptt 35, SGD lr 30, the AWD regularizers at moderate strength, full
+# softmax, NT-ASGD with nonmono 2): OLD puts back what the preset has changed since.
+OLD = ["model.head=softmax", "model.adaptive_cutoffs=[]", "train.nonmono=2", "train.decay_start=0"]
+BUDGET = OLD + ["train.schedule=budget", "train.warmup=0.02", "train.lr_floor=0", "train.decay=cosine"]
+ADAPTIVE = ["model.head=adaptive", "model.adaptive_cutoffs=[2000,5000]"]
+NO_AVERAGE = ["train.average_from=1"]
+SEARCH = {
+    # Round 1: averaging over the last quarter of the budget.
+    "256x512-full-b32": ["train.average_from=0.75"],
+    "256x512-adaptive-b32": ADAPTIVE + ["train.average_from=0.75"],
+    # Round 2: without averaging.
+    "256x512-adaptive-b32-noavg": ADAPTIVE + NO_AVERAGE,
+    "256x512-adaptive-b32-ntasgd": ADAPTIVE + ["train.schedule=ntasgd"],
+    "256x512-adaptive-b64-noavg": ADAPTIVE + NO_AVERAGE + ["train.batch_size=64"],
+    "400x650-adaptive-b32-noavg": ADAPTIVE + NO_AVERAGE + ["model.emb_size=400", "model.hidden_size=650"],
+    # Round 3: constant lr (the ntasgd run, which never switched) beat the cosine at 4 minutes:
+    # hold the peak, then decay over the last 40% (warm-up, stable, decay).
+    "256x512-adaptive-b32-wsd": ADAPTIVE + ["train.decay_start=0.6", "train.decay=linear", "train.average_from=0.8"],
+}
+
 RUNS = {
     "compare": {
         "cpu-ptb": ("cpu-ptb", []),
@@ -44,6 +67,15 @@ RUNS = {
         "variational": ("cpu-ptb", ["model.weight_drop=0", "model.cell=variational",
                                     "model.variational_h=0.25"] + STUDY),
     },
+    # The search that chose cpu-ptb with the budget schedule: first short proxies (--minutes 4),
+    # then the best few at the full budget (search-full, --minutes 20).
+    "search": {name: ("cpu-ptb", BUDGET + sets + STUDY) for name, sets in SEARCH.items()},
+    # Character level: the cpu-ptb-char preset and its neighbours (--minutes 3, then 20).
+    "char": {
+        "char-2x512-b128": ("cpu-ptb-char", STUDY),
+        "char-3x512-b128": ("cpu-ptb-char", ["model.num_layers=3"] + STUDY),
+        "char-2x768-b64": ("cpu-ptb-char", ["model.hidden_size=768", "train.batch_size=64"] + STUDY),
+    },
     "select": {
         "256x512x2": ("cpu-ptb", []),
         "200x400x2": ("cpu-ptb", ["model.emb_size=200", "model.hidden_size=400"]),
@@ -51,6 +83,8 @@ RUNS = {
         "256x512x2-b64": ("cpu-ptb", ["train.batch_size=64"]),
     },
 }
+
+RUNS_BY_NAME = {name: list(spec) for group in RUNS.values() for name, spec in group.items()}
 
 
 def run(name: str, preset: str, sets: list[str], minutes: float, out: Path, data_dir: str | None) -> None:
@@ -72,22 +106,31 @@ def report(names: list[str], out: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = ["| run | epochs | minutes | best valid ppl | test ppl | parameters |", "|---|---|---|---|---|---|"]
+    char = "valid_bpc" in json.loads((out / names[0] / "results.json").read_text())
+    unit = "bpc" if char else "ppl"
+    rows = [f"| run | epochs | minutes | tok/s | best valid {unit} | test {unit} | parameters |",
+            "|---|---|---|---|---|---|---|"]
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    curves = {}
     for name in names:
         recs = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
         recs = [r for r in recs if r["event"] == "epoch"]
-        ax.plot([r["elapsed_s"] / 60 for r in recs], [math.exp(r["val_loss"]) for r in recs], marker=".", label=name)
+        y = [r["val_loss"] / math.log(2) if char else math.exp(r["val_loss"]) for r in recs]
+        curves[name] = {"settings": RUNS_BY_NAME.get(name), "minutes": [r["elapsed_s"] / 60 for r in recs],
+                        f"valid_{unit}": y, "tokens_per_s": [r["tokens_per_s"] for r in recs]}
+        ax.plot([r["elapsed_s"] / 60 for r in recs], y, marker=".", label=name)
         res = json.loads((out / name / "results.json").read_text())
-        rows.append(f"| {name} | {res['epochs']} | {res['elapsed_min']:.1f} | {res['valid_ppl']:.2f} | "
-                    f"{res['test_ppl']:.2f} | {res['parameters']:,} |")
+        rate = max(r["tokens_per_s"] for r in recs)
+        rows.append(f"| {name} | {res['epochs']} | {res['elapsed_min']:.1f} | {rate:,.0f} | "
+                    f"{res[f'valid_{unit}']:.3f} | {res[f'test_{unit}']:.3f} | {res['parameters']:,} |")
     ax.set_xlabel("minutes of training (2 CPU cores)")
-    ax.set_ylabel("validation perplexity")
+    ax.set_ylabel(f"validation {'bits per character' if char else 'perplexity'}")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=110)
+    (out / "curves.json").write_text(json.dumps(curves, indent=1))
     return "\n".join(rows)
 
 

@@ -3,6 +3,7 @@ autocast precision against fp32, on the AWD-LSTM PTB shape (awd-ptb preset: V 10
 emb 400, LSTMs 1150/1150/400, B 20, bptt 70, every regularizer on), in one process.
 
     python benchmarks/precision.py [--data-dir ../shared/data] [--device auto] [--steps 20]
+    python benchmarks/precision.py --preset cpu-ptb      # the default's shape instead
 
 The precisions train side by side from the same initial weights, one step each in turn,
 and each keeps its own generator state, so every one sees the same batches and the same
@@ -32,20 +33,21 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", help="folder holding ptb/ (default $AWDLSTM_DATA, then the cache)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--preset", default="awd-ptb", help="the recipe whose shape and settings are timed")
     p.add_argument("--steps", type=int, default=20, help="training steps per precision (after 2 warm-up steps)")
     p.add_argument("--val-tokens", type=int, default=20_000, help="validation tokens read (0: the whole split)")
     args = p.parse_args()
     device = resolve_device(args.device)
     precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
     sets = [f"train.device={device}"] + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
-    corpus = corpus_for(build_config("awd-ptb", sets), progress=True)
+    corpus = corpus_for(build_config(args.preset, sets), progress=True)
     valid = corpus.valid[: args.val_tokens] if args.val_tokens else corpus.valid
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads; awd-ptb shape, "
-          f"{args.steps} steps, validation on {len(valid):,} tokens")
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads; "
+          f"{args.preset} shape, {args.steps} steps, validation on {len(valid):,} tokens")
     out = tempfile.mkdtemp(prefix="awdlstm-precision-")
     trainers, iters, rng, times = {}, {}, {}, {}
     for prec in precisions:
-        cfg = build_config("awd-ptb", sets + [f"train.precision={prec}"])
+        cfg = build_config(args.preset, sets + [f"train.precision={prec}"])
         tr = Trainer(cfg, f"{out}/{prec}", corpus, progress=False, log=lambda *a: None)
         tr.model.train()
         tr.hidden = tr.model.init_hidden(cfg.train.batch_size)

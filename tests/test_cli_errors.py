@@ -144,12 +144,11 @@ def test_non_finite_loss_on_the_first_batch_says_nothing_was_saved(tmp_path, cor
     from awdlstm.config import build_config
     from awdlstm.data import load_corpus
     from awdlstm.errors import AwdlstmError
-    from awdlstm.model.lm import LMOutput
     from awdlstm.train import Trainer
 
     t = Trainer(build_config("tiny", [], str(corpus)), tmp_path / "run", load_corpus(str(corpus)), progress=False,
                 log=lambda *a: None)
-    t.model.register_forward_hook(lambda m, a, out: LMOutput(out.logits * float("nan"), *out[1:]))
+    t.model.register_forward_hook(lambda m, a, out: out._replace(target_logp=out.target_logp * float("nan")))
     with pytest.raises(AwdlstmError, match="batch 1; stopped, no checkpoint had been written yet"):
         t.run()
     assert not (tmp_path / "run" / "last.safetensors").exists()

@@ -27,7 +27,8 @@ def _train(args) -> None:
     if args.help_config:
         print(describe_config() + "\n\npresets: " + ", ".join(preset_names()))
         return
-    commands.train(args.preset, args.corpus, args.set, args.out, args.resume, device=args.device)
+    commands.train(args.preset, args.corpus, args.set, args.out, args.resume, device=args.device,
+                   minutes=args.minutes)
 
 
 def _finetune(args) -> None:
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set model.dropout_emb=0 --set train.epochs=3")
     t.add_argument("--out", help="run folder (default runs/<preset>-<time>)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    t.add_argument("--minutes", type=float, metavar="N",
+                   help="wall-clock budget of training in minutes (train.max_minutes), overriding the preset's")
     t.add_argument("--help-config", action="store_true", help="list every config key and the presets")
     _device_option(t, "the preset's train.device, auto")
     t.set_defaults(func=_train)

@@ -49,18 +49,20 @@ def _run(trainer: Trainer) -> dict:
 
 
 def train(preset: str | None, corpus: str | None, sets: list[str], out: str | None, resume: str | None,
-          log=print, device: str | None = None) -> dict:
+          log=print, device: str | None = None, minutes: float | None = None) -> dict:
     if resume:
-        if preset or corpus or sets:
-            raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus and "
-                               "--set (--device may change)")
+        if preset or corpus or sets or minutes is not None:
+            raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus, "
+                               "--set and --minutes (--device may change)")
         trainer = Trainer.resume(Path(resume), _progress(), log, device)
         trainer.log(f"resuming {resume}: {trainer.state.phase} epoch {trainer.state.epoch}, "
                     f"batch {trainer.state.batches_done}, on {trainer.machine.world} process(es), "
                     f"{trainer.machine.device}")
         return _run(trainer)
     preset = DEFAULT_PRESET if preset is None else preset
-    cfg = build_config(preset, sets + ([f"train.device={device}"] if device is not None else []), corpus)
+    extra = ([f"train.device={device}"] if device is not None else []) + \
+        ([f"train.max_minutes={minutes}"] if minutes is not None else [])
+    cfg = build_config(preset, sets + extra, corpus)
     run_dir = _folder(out, "--out") or Path("runs") / f"{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run_dir / LAST).exists() or (run_dir / BEST).exists():
         raise AwdlstmError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")

@@ -118,6 +118,10 @@ class ModelConfig(_Validated):
     variational_x: float = param(0.0, "Gal dropout on each layer's input, one mask per sequence (cell 'variational')", "prob")
     variational_h: float = param(0.0, "Gal dropout on h_{t-1} in the gates, one mask per sequence (cell 'variational')", "prob")
     init_range: float = param(0.1, "embedding weights start uniform in [-init_range, init_range]", "positive")
+    head: str = param("softmax", "output layer: 'softmax' (full) or 'adaptive' (adaptive softmax over "
+                      "frequency-sorted clusters)", ("softmax", "adaptive"))
+    adaptive_cutoffs: list[int] = param([], "head 'adaptive': ascending word ids where the tail clusters start "
+                                        "(the first is the head's shortlist size), e.g. [2000, 6000]", "positive")
 
     def validate(self) -> None:
         from .model.layers import LAYERS
@@ -125,6 +129,13 @@ class ModelConfig(_Validated):
             for cell in cells:
                 if cell not in LAYERS:
                     raise AwdlstmError(f"model.{key}={cell!r} is not valid; choose from: {', '.join(LAYERS)}")
+        if self.head == "adaptive" and not self.adaptive_cutoffs:
+            raise AwdlstmError("model.head='adaptive' needs model.adaptive_cutoffs, e.g. [2000, 6000]")
+        if self.head != "adaptive" and self.adaptive_cutoffs:
+            raise AwdlstmError(f"model.adaptive_cutoffs={self.adaptive_cutoffs} only acts with model.head='adaptive' "
+                               f"(now {self.head!r})")
+        if any(b <= a for a, b in zip(self.adaptive_cutoffs, self.adaptive_cutoffs[1:])):
+            raise AwdlstmError(f"model.adaptive_cutoffs={self.adaptive_cutoffs} must be strictly ascending")
         if self.layer_cells and len(self.layer_cells) != self.num_layers:
             raise AwdlstmError(f"model.layer_cells has {len(self.layer_cells)} entries; it needs one per layer "
                                f"(num_layers={self.num_layers}) or none")
@@ -157,8 +168,9 @@ class TrainConfig(_Validated):
                           "least 5) and scale its learning rate by length / bptt")
     optimizer: str = param("sgd", "'sgd' (plain SGD, averaged under NT-ASGD) or 'adam'", ("sgd", "adam"))
     schedule: str = param("ntasgd", "'ntasgd': switch to averaging on the non-monotone trigger; "
-                          "'book': divide lr by lr_decay when validation does not improve; 'none'",
-                          ("ntasgd", "book", "none"))
+                          "'book': divide lr by lr_decay when validation does not improve; 'budget': warm "
+                          "up, then decay to lr_floor as max_minutes runs out, averaging from average_from; "
+                          "'none'", ("ntasgd", "book", "budget", "none"))
     lr: float = param(30.0, "initial learning rate", "positive")
     clip: float = param(0.25, "gradient clipping by global norm (0: off)", "nonneg")
     weight_decay: float = param(1.2e-6, "L2 penalty on all parameters", "nonneg")
@@ -166,6 +178,14 @@ class TrainConfig(_Validated):
     alpha: float = param(2.0, "AR coefficient on the dropped last-layer output", "nonneg")
     beta: float = param(1.0, "TAR coefficient on the last layer's output before dropout", "nonneg")
     when: list[int] = param([], "epochs after which the learning rate is divided by 10", "positive")
+    warmup: float = param(0.02, "schedule 'budget': fraction of the budget over which lr rises linearly", "prob")
+    decay_start: float = param(0.0, "schedule 'budget': fraction of the budget until which lr stays at its peak "
+                               "(0: the decay starts right after the warm-up)", "prob")
+    decay: str = param("cosine", "schedule 'budget': the decay's shape, from decay_start to the end of the budget",
+                       ("cosine", "linear"))
+    lr_floor: float = param(0.0, "schedule 'budget': lr at the end of the budget, as a fraction of lr", "prob")
+    average_from: float = param(0.75, "schedule 'budget': fraction of the budget after which the evaluated "
+                                "weights are the running average of every step (1: never)", "unit")
     lr_decay: float = param(4.0, "book schedule: divisor of lr when validation does not improve", "positive")
     finetune_epochs: int = param(300, "maximum epochs of `awdlstm finetune`", "positive")
     seed: int = param(141, "seed of every random draw (weights, dropout masks, BPTT lengths)")
@@ -180,6 +200,12 @@ class TrainConfig(_Validated):
 
     def validate(self) -> None:
         check_device(self.device, "train.device")
+        if self.schedule == "budget" and not self.max_minutes:
+            raise AwdlstmError("train.schedule='budget' plans over the wall-clock budget; set train.max_minutes "
+                               "(or --minutes) above 0")
+        if self.schedule == "budget" and self.when:
+            raise AwdlstmError(f"train.when={self.when} cannot act with train.schedule='budget' (its decay sets lr); "
+                               f"drop train.when or choose another schedule")
         if self.precision == "fp16" and self.device == "cpu":
             raise AwdlstmError("train.precision='fp16' needs a CUDA device (train.device='cpu'); "
                                "on CPU use 'bf16' or 'fp32'")

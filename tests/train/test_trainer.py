@@ -7,7 +7,6 @@ import torch
 from awdlstm.config import build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
-from awdlstm.model.lm import LMOutput
 from awdlstm.train import finetune as finetune_mod
 from awdlstm.train.checkpoint import load_checkpoint
 from awdlstm.train.trainer import Trainer
@@ -102,7 +101,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     def poison(module, args, out):
         calls.append(1)
         if len(calls) == 3:
-            return LMOutput(out.logits * float("nan"), out.hidden, out.raw_output, out.dropped_output)
+            return out._replace(target_logp=out.target_logp * float("nan"))
         return out
 
     t.model.register_forward_hook(poison)

@@ -20,7 +20,7 @@ from ..data.batching import BPTTIterator, batchify
 from ..errors import AwdlstmError
 from ..model import detach_hidden
 from ..train.evaluate import lstm_kernel, model_device
-from .scored import Scored, target_logp
+from .scored import Scored
 
 RULES = ("sgd", "rms")
 
@@ -36,9 +36,9 @@ def gradient_rms(model, train_ids, bptt: int, batches: int, batch_size: int = 20
         if n == batches:
             break
         hidden = detach_hidden(hidden)
-        out = model(batch.x, hidden)
+        out = model(batch.x, hidden, targets=batch.y)
         hidden = out.hidden
-        loss = -target_logp(out.logits.view(-1, out.logits.size(-1)), batch.y.reshape(-1)).mean()
+        loss = -out.target_logp.mean()
         for m, g in zip(ms, torch.autograd.grad(loss, params)):
             m += g * g
         n += 1
@@ -70,8 +70,8 @@ def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = "rms", 
         for batch in tqdm(it, total=len(it), desc="dynamic eval", unit="segment", leave=False,
                           disable=None if progress else True):
             hidden = detach_hidden(hidden)
-            out = model(batch.x, hidden)
-            logp = target_logp(out.logits[:, 0], batch.y[:, 0])
+            out = model(batch.x, hidden, targets=batch.y)
+            logp = out.target_logp[:, 0]
             hs.append(out.raw_output[:, 0].detach())
             lps.append(logp.detach())
             ts.append(batch.y[:, 0])

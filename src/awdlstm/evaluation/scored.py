@@ -43,9 +43,9 @@ def score_static(model, ids, bptt: int = 70, progress: bool = False) -> Scored:
     with lstm_kernel(1):
         for batch in tqdm(it, total=len(it), desc="score", unit="batch", leave=False,
                           disable=None if progress else True):
-            out = model(batch.x, hidden)
+            out = model(batch.x, hidden, targets=batch.y)
             hidden = out.hidden
             hs.append(out.raw_output[:, 0].float())
-            lps.append(target_logp(out.logits[:, 0].float(), batch.y[:, 0]))
+            lps.append(out.target_logp[:, 0])
             ts.append(batch.y[:, 0])
     return Scored(torch.cat(hs), torch.cat(lps), torch.cat(ts))

@@ -17,9 +17,8 @@ def score_ids(model, vocab: Vocabulary, ids: list[int]) -> float:
     model.eval()
     seq = torch.tensor([vocab.eos_id] + list(ids) + [vocab.eos_id], device=model_device(model))
     with lstm_kernel(1):
-        out = model(seq[:-1].view(-1, 1), model.init_hidden(1))
-    logp = torch.log_softmax(out.logits[:, 0].float(), dim=-1)  # (T, V)
-    return logp.gather(1, seq[1:].view(-1, 1)).sum().item()
+        out = model(seq[:-1].view(-1, 1), model.init_hidden(1), targets=seq[1:].view(-1, 1))
+    return out.target_logp.sum().item()
 
 
 def summarize(rows: list[dict]) -> dict:

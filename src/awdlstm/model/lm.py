@@ -6,6 +6,12 @@ Shapes, with T steps, batch B, vocabulary V, embedding E and hidden H:
       → layer 1 (E → H) ─ locked dropout p_h → … → layer L (H → E if tied, else H)
       ─ locked dropout p_o → decoder (tied to the embedding) → logits (T, B, V)
 
+The decoder is a full softmax (``model.head = "softmax"``) or an adaptive softmax
+(``"adaptive"``, see adaptive_softmax.py) whose "logits" are already log-probabilities,
+so ``log_softmax(logits)`` is the model's distribution either way. Given the targets,
+a forward also returns log p(target), which the adaptive softmax computes without the
+whole (T, B, V) distribution.
+
 The hidden state is a list with one (h, c) per layer, each (1, B, H_l). It is passed in
 and returned, never stored on the module, so the batch size can change between calls.
 """
@@ -15,9 +21,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from ..errors import AwdlstmError
+from .adaptive_softmax import AdaptiveSoftmax
 from .embedding_dropout import EmbeddingDropout
 from .layers import LAYERS
 from .locked_dropout import LockedDropout
@@ -28,12 +37,15 @@ Hidden = list[tuple[torch.Tensor, torch.Tensor]]
 
 class LMOutput(NamedTuple):
     """What a forward returns. ``raw_output`` (T, B, E) is the last layer's output before
-    its dropout (TAR, the neural cache); ``dropped_output`` is after it (AR)."""
+    its dropout (TAR, the neural cache); ``dropped_output`` is after it (AR).
+    ``target_logp`` (T, B) fp32 is log p(target) when targets were given, else None;
+    ``logits`` (T, B, V) is None only for the adaptive softmax given targets."""
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     hidden: Hidden
     raw_output: torch.Tensor
     dropped_output: torch.Tensor
+    target_logp: torch.Tensor | None = None
 
 
 class LanguageModel(nn.Module):
@@ -51,20 +63,29 @@ class LanguageModel(nn.Module):
         out_size = c.emb_size if c.tie_weights else c.hidden_size
         sizes = [c.emb_size] + [c.hidden_size] * (c.num_layers - 1) + [out_size]
         self.layers = nn.ModuleList(LAYERS[cells[i]](sizes[i], sizes[i + 1], c) for i in range(c.num_layers))
-        self.decoder = nn.Linear(out_size, vocab_size)
-        if c.tie_weights:
-            self.decoder.weight = self.embedding.weight  # one Parameter, two uses
         nn.init.uniform_(self.embedding.weight, -c.init_range, c.init_range)
-        nn.init.zeros_(self.decoder.bias)
+        tied = self.embedding.weight if c.tie_weights else None  # one Parameter, two uses
+        if c.head == "adaptive":
+            if c.adaptive_cutoffs[-1] >= vocab_size:
+                raise AwdlstmError(f"model.adaptive_cutoffs={c.adaptive_cutoffs} must end below the vocabulary "
+                                   f"size {vocab_size}")
+            self.decoder = AdaptiveSoftmax(out_size, vocab_size, c.adaptive_cutoffs, tied)
+        else:
+            self.decoder = nn.Linear(out_size, vocab_size)
+            if tied is not None:
+                self.decoder.weight = tied
+            nn.init.zeros_(self.decoder.bias)
 
     def init_hidden(self, batch_size: int) -> Hidden:
         """Zero state for every layer: [(h, c)], each (1, batch_size, H_l)."""
         return [layer.init_state(batch_size) for layer in self.layers]
 
-    def forward(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None) -> LMOutput:
+    def forward(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None,
+                targets: torch.Tensor | None = None) -> LMOutput:
         """tokens (T, B) int64, hidden from ``init_hidden`` or a previous call. ``columns``
         says that the B columns are a block of a larger batch: masks that vary over the
-        batch are then drawn for the whole batch and cut to the block (data parallelism)."""
+        batch are then drawn for the whole batch and cut to the block (data parallelism).
+        ``targets`` (T, B): also return log p(target)."""
         x = self.input_dropout(self.embedding_dropout(self.embedding, tokens), columns)  # (T, B, E)
         new_hidden = []
         for i, layer in enumerate(self.layers):
@@ -74,7 +95,16 @@ class LanguageModel(nn.Module):
                 x = self.hidden_dropout(x, columns)  # (T, B, H)
         raw_output = x
         dropped = self.output_dropout(raw_output, columns)
-        return LMOutput(self.decoder(dropped), new_hidden, raw_output, dropped)
+        if isinstance(self.decoder, AdaptiveSoftmax):
+            if targets is not None:
+                return LMOutput(None, new_hidden, raw_output, dropped, self.decoder.target_log_prob(dropped, targets))
+            return LMOutput(self.decoder.log_probs(dropped), new_hidden, raw_output, dropped)
+        logits = self.decoder(dropped)  # (T, B, V)
+        target_logp = None
+        if targets is not None:  # in fp32 whatever the autocast dtype
+            target_logp = -F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
+                                           reduction="none").view(targets.shape)
+        return LMOutput(logits, new_hidden, raw_output, dropped, target_logp)
 
     def num_parameters(self) -> int:
         """Trainable parameters, the tied matrix counted once."""

@@ -6,7 +6,6 @@ import contextlib
 import math
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
@@ -54,10 +53,9 @@ def evaluate_sums(model, ids, batch_size: int, bptt: int = 70, progress: bool = 
                                            disable=None if progress else True) as bar:
         for batch in it:
             x, y = batch.x.to(device), batch.y.to(device)
-            out = model(x, hidden)
+            out = model(x, hidden, targets=y)
             hidden = out.hidden
-            total += F.cross_entropy(out.logits.float().view(-1, out.logits.size(-1)), y.reshape(-1),
-                                     reduction="sum")
+            total -= out.target_logp.double().sum()
             count += y.numel()
             bar.update()
     model.train(was_training)

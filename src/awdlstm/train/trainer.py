@@ -1,6 +1,7 @@
 """The training loop: SGD with clipping and weight decay, variable BPTT with the per-step
 learning-rate scale, NT-ASGD (a running average of all parameters, used for evaluation
-and the saved best model), the book schedule, ``when`` drops, Adam, and fine-tuning.
+and the saved best model), the book schedule, ``when`` drops, Adam, fine-tuning, and the
+budget schedule (warm-up and decay planned over ``max_minutes``, averaging at the end).
 
 The loop runs on the device, precision and processes of its ``Machine``. With several
 processes every rank walks the same BPTT windows over its block of the global batch's
@@ -23,7 +24,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
@@ -37,7 +37,7 @@ from .evaluate import evaluate, evaluate_sums, metric
 from .logbook import Logbook
 from .machine import Machine
 from .run_folder import BEST, LAST, corpus_for, check_vocab, model_from_checkpoint, open_checkpoint
-from .schedule import book_lr, nonmono_triggered
+from .schedule import book_lr, budget_lr, nonmono_triggered
 from .snapshot import restore, save_best, save_last
 from .state import TrainState
 
@@ -83,6 +83,7 @@ class Trainer:
         self.logbook = Logbook(self.run_dir, m.is_main)
         self._stop = threading.Event()
         self._rate = 0.0
+        self.clock = time.monotonic  # the training clock (tests put a simulated one here)
 
     # ---- construction -------------------------------------------------------------
     def make_optimizer(self) -> torch.optim.Optimizer:
@@ -151,9 +152,9 @@ class Trainer:
                 if self.state.epoch > max_epochs:
                     self.state.done, self.state.stop_reason = True, f"reached {max_epochs} epochs"
                     break
-                started = time.monotonic()
+                started = self.clock()
                 budget_hit = self._run_epoch(started)
-                self.state.elapsed += time.monotonic() - started
+                self.state.elapsed += self.clock() - started
                 self._end_epoch()
                 if budget_hit:
                     self.state.done = True
@@ -168,12 +169,12 @@ class Trainer:
     def forward_loss(self, batch, hidden):
         """Forward on this rank's block: (output, raw cross-entropy, the loss to backpropagate:
         with AR/TAR, scaled by this rank's share of the batch)."""
-        t, V = self.cfg.train, len(self.corpus.vocab)
+        t = self.cfg.train
         x, y = batch.x.to(self.machine.device, non_blocking=True), batch.y.to(self.machine.device, non_blocking=True)
         with self.machine.autocast():
-            out = self.net(x, hidden, self.columns)
-        # The loss, AR and TAR in fp32 whatever the autocast dtype.
-        raw_loss = F.cross_entropy(out.logits.float().view(-1, V), y.reshape(-1))
+            out = self.net(x, hidden, self.columns, targets=y)
+        # The loss (log p(target) is fp32 from the model), AR and TAR in fp32 whatever the autocast dtype.
+        raw_loss = -out.target_logp.mean()
         loss = raw_loss
         if t.alpha:
             loss = loss + ar_penalty(out.dropped_output.float(), t.alpha)
@@ -215,28 +216,30 @@ class Trainer:
         if self.hidden is None:
             self.hidden = self.model.init_hidden(self.train_source.size(1))
         self.model.train()
-        last_save = time.monotonic()
-        t0, tok0 = time.monotonic(), s.tokens
+        last_save = self.clock()
+        t0, tok0 = self.clock(), s.tokens
         bar = tqdm(total=len(it), initial=s.batches_done, desc=f"{s.phase} epoch {s.epoch}", unit="batch",
                    leave=False, dynamic_ncols=True, disable=None if self.progress else True)
         budget_hit = False
         with bar:
             for batch in it:
-                lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
-                for g in self.optimizer.param_groups:
-                    g["lr"] = lr
                 out, raw_loss, loss = self.forward_loss(batch, detach_hidden(self.hidden))
                 n_local = batch.y.numel()
-                now = time.monotonic()
+                now = self.clock()
                 save_due = (t.checkpoint_batches and (s.batches_done + 1) % t.checkpoint_batches == 0) or \
                     now - last_save > t.checkpoint_minutes * 60
                 budget_out = t.max_minutes and s.elapsed + (now - started) >= t.max_minutes * 60
                 # One all-reduce: the loss sum, a non-finite loss anywhere, Ctrl-C anywhere, and
-                # rank 0's clock decisions (checkpoint due, budget spent).
+                # rank 0's clock and its decisions (checkpoint due, budget spent).
                 main = float(m.is_main)
-                loss_sum, bad, stop, save, spent = m.sum([
+                loss_sum, bad, stop, save, spent, clock = m.sum([
                     raw_loss.item() * n_local, float(not torch.isfinite(loss).item()), float(self._stop.is_set()),
-                    main * bool(save_due), main * bool(budget_out)])
+                    main * bool(save_due), main * bool(budget_out), main * (s.elapsed + now - started)])
+                if t.schedule == "budget":
+                    self._plan_budget(clock / (t.max_minutes * 60))
+                lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
+                for g in self.optimizer.param_groups:
+                    g["lr"] = lr
                 if bad:
                     kept = (f"the last good checkpoint {self.run_dir / LAST} is kept" if (self.run_dir / LAST).is_file()
                             else "no checkpoint had been written yet")
@@ -254,15 +257,15 @@ class Trainer:
                 if s.batches_done % 5 == 0 or s.batches_done == 1:
                     mean = s.loss_sum / s.tokens
                     name, value = metric(mean, self.corpus.level)
-                    rate = (s.tokens - tok0) / max(time.monotonic() - t0, 1e-9)
+                    rate = (s.tokens - tok0) / max(self.clock() - t0, 1e-9)
                     bar.set_postfix_str(f"loss {mean:.3f} {name} {value:.2f} lr {s.lr:.3g} {rate:,.0f} tok/s")
                 if stop:
-                    s.elapsed += time.monotonic() - started
+                    s.elapsed += self.clock() - started
                     self.save_last()
                     raise Interrupted(f"interrupted; state saved to {self.run_dir / LAST}; "
                                       f"continue with `awdlstm train --resume {self.run_dir}`")
                 if save:
-                    now = time.monotonic()
+                    now = self.clock()
                     s.elapsed += now - started
                     self.save_last()
                     s.elapsed -= now - started  # counted again when the epoch's time is added
@@ -270,8 +273,18 @@ class Trainer:
                 if spent:
                     budget_hit = True
                     break
-        self._rate = (s.tokens - tok0) / max(time.monotonic() - t0, 1e-9)
+        self._rate = (s.tokens - tok0) / max(self.clock() - t0, 1e-9)
         return budget_hit
+
+    def _plan_budget(self, progress: float) -> None:
+        """The budget schedule at ``progress`` (rank 0's training clock over the budget, the
+        same on every rank): set the base lr, and start averaging at ``average_from``. The
+        clock is part of the saved state, so a resumed run continues on the same curve."""
+        t, s = self.cfg.train, self.state
+        s.lr = budget_lr(t.lr, progress, t.warmup, t.lr_floor, t.decay, t.decay_start)
+        if not s.averaging and t.average_from < 1.0 and progress >= t.average_from:
+            self.start_averaging()
+            self.log(f"\n{progress:.0%} of the budget: evaluating the running average of the weights from now on")
 
     def validate(self) -> float:
         """Mean validation loss of the evaluated model; each rank reads its block of the

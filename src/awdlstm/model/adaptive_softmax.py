@@ -1,0 +1,77 @@
+"""Adaptive softmax (Grave et al. 2017) over a frequency-sorted vocabulary, with its
+output matrix optionally tied to the embedding.
+
+The vocabulary is cut at ``cutoffs`` c_1 < … < c_n < V into a head (ids below c_1) and n
+tail clusters [c_i, c_{i+1}). The head is a softmax over the c_1 frequent words plus one
+logit per cluster; a word w in cluster i gets
+
+    log p(w) = log p_head(cluster i) + log p_cluster_i(w)
+
+so the probabilities over the whole vocabulary sum to 1. Training only evaluates a
+cluster's softmax for the tokens whose target lies in it: with PTB's Zipfian counts most
+targets are in the head, and the output layer costs a fraction of a full softmax.
+
+Every word keeps one full-size row of the (V, E) output matrix (no tail projections), so
+the matrix can be the embedding's own Parameter, as in the tied full softmax; the
+clusters add only their (n, E) head rows and biases.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class AdaptiveSoftmax(nn.Module):
+    def __init__(self, in_features: int, vocab_size: int, cutoffs: list[int], weight: nn.Parameter | None = None):
+        super().__init__()
+        self.cutoffs = [int(c) for c in cutoffs] + [vocab_size]
+        self.shortlist = self.cutoffs[0]
+        n = len(cutoffs)
+        # (V, E): a row per word, tied or its own.
+        self.weight = weight if weight is not None else nn.Parameter(torch.empty(vocab_size, in_features))
+        if weight is None:
+            nn.init.uniform_(self.weight, -0.1, 0.1)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.cluster_weight = nn.Parameter(torch.zeros(n, in_features))  # (n, E) the clusters' head rows
+        self.cluster_bias = nn.Parameter(torch.zeros(n))
+
+    def _head_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, E) -> (N, c_1 + n): log-probabilities of the shortlist words, then of each cluster."""
+        w = torch.cat([self.weight[: self.shortlist], self.cluster_weight])
+        b = torch.cat([self.bias[: self.shortlist], self.cluster_bias])
+        return F.log_softmax(F.linear(x, w, b).float(), dim=-1)
+
+    def _cluster_log_probs(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """x (N, E) -> (N, c_{i+1} - c_i): log-probabilities within cluster i."""
+        lo, hi = self.cutoffs[i], self.cutoffs[i + 1]
+        return F.log_softmax(F.linear(x, self.weight[lo:hi], self.bias[lo:hi]).float(), dim=-1)
+
+    def target_log_prob(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """x (..., E), targets (...) -> log p(target) (...) in fp32, computing each cluster
+        only for the tokens that need it."""
+        shape = targets.shape
+        x, y = x.reshape(-1, x.size(-1)), targets.reshape(-1)
+        head = self._head_log_probs(x)  # (N, c_1 + n)
+        in_head = y < self.shortlist
+        # Words of the shortlist read their own column; the others start from their cluster's.
+        cluster = torch.bucketize(y, torch.tensor(self.cutoffs[:-1], device=y.device), right=True) - 1
+        col = torch.where(in_head, y, self.shortlist + cluster.clamp(min=0))
+        out = head.gather(1, col.unsqueeze(1)).squeeze(1)  # (N,)
+        for i in range(len(self.cutoffs) - 1):
+            idx = (cluster == i).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            within = self._cluster_log_probs(x.index_select(0, idx), i)
+            out = out.index_add(0, idx, within.gather(1, (y[idx] - self.cutoffs[i]).unsqueeze(1)).squeeze(1))
+        return out.view(shape)
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., E) -> (..., V) log-probabilities over the whole vocabulary, fp32."""
+        flat = x.reshape(-1, x.size(-1))
+        head = self._head_log_probs(flat)
+        parts = [head[:, : self.shortlist]]
+        for i in range(len(self.cutoffs) - 1):
+            parts.append(head[:, self.shortlist + i: self.shortlist + i + 1] + self._cluster_log_probs(flat, i))
+        return torch.cat(parts, dim=1).view(*x.shape[:-1], -1)

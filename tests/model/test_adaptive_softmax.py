@@ -1,0 +1,90 @@
+"""The adaptive softmax head: a proper distribution over the whole vocabulary, the
+training loss is the cross-entropy of that distribution, and the tied matrix is the
+embedding's own storage."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from awdlstm import ModelConfig, build_model
+from awdlstm.errors import AwdlstmError
+from awdlstm.model.adaptive_softmax import AdaptiveSoftmax
+
+V = 50
+ADAPTIVE = dict(emb_size=8, hidden_size=12, num_layers=2, head="adaptive", adaptive_cutoffs=[10, 25])
+
+
+def trained_looking(module: AdaptiveSoftmax) -> AdaptiveSoftmax:
+    """Non-zero cluster rows and biases, so every term of the distribution matters."""
+    with torch.no_grad():
+        for p in (module.bias, module.cluster_weight, module.cluster_bias):
+            p.normal_(0, 0.5)
+    return module
+
+
+def test_probabilities_over_the_whole_vocabulary_sum_to_one():
+    torch.manual_seed(0)
+    head = trained_looking(AdaptiveSoftmax(8, V, [10, 25]))
+    logp = head.log_probs(torch.randn(3, 4, 8) * 3)
+    assert logp.shape == (3, 4, V) and logp.dtype == torch.float32
+    torch.testing.assert_close(logp.exp().sum(-1), torch.ones(3, 4), atol=1e-5, rtol=0)
+    # A word of cluster i: p(cluster i) from the head times p(word | cluster i).
+    x = torch.randn(1, 8)
+    head_logits = torch.cat([x @ head.weight[:10].T + head.bias[:10], x @ head.cluster_weight.T + head.cluster_bias], 1)
+    tail = x @ head.weight[25:].T + head.bias[25:]  # cluster 1 = ids 25..49
+    expected = F.log_softmax(head_logits, 1)[0, 11] + F.log_softmax(tail, 1)[0, 30 - 25]
+    torch.testing.assert_close(head.log_probs(x)[0, 30], expected, atol=1e-5, rtol=0)
+
+
+def test_target_log_prob_is_the_full_distribution_at_the_target():
+    torch.manual_seed(1)
+    head = trained_looking(AdaptiveSoftmax(8, V, [10, 25]))
+    x, y = torch.randn(7, 5, 8), torch.randint(0, V, (7, 5))
+    y[0] = torch.tensor([0, 9, 10, 24, 49])  # both edges of every cluster
+    full = head.log_probs(x)
+    torch.testing.assert_close(head.target_log_prob(x, y), full.gather(-1, y.unsqueeze(-1)).squeeze(-1),
+                               atol=1e-5, rtol=0)
+
+
+def test_model_loss_equals_cross_entropy_of_its_probabilities():
+    torch.manual_seed(2)
+    model = build_model(ModelConfig(**ADAPTIVE), V).eval()
+    trained_looking(model.decoder)
+    tokens, targets = torch.randint(0, V, (6, 3)), torch.randint(0, V, (6, 3))
+    hidden = model.init_hidden(3)
+    probs = model(tokens, hidden).logits.exp()  # without targets: log-probabilities (6, 3, V)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(6, 3), atol=1e-5, rtol=0)
+    out = model(tokens, hidden, targets=targets)
+    assert out.logits is None  # the training path never builds the (T, B, V) distribution
+    ce = F.nll_loss(probs.log().view(-1, V), targets.view(-1))
+    torch.testing.assert_close(-out.target_logp.mean(), ce, atol=1e-5, rtol=0)
+
+
+def test_tied_head_shares_the_embedding_storage_and_trains_it():
+    torch.manual_seed(3)
+    model = build_model(ModelConfig(**ADAPTIVE), V)
+    assert model.decoder.weight is model.embedding.weight
+    assert model.decoder.weight.data_ptr() == model.embedding.weight.data_ptr()
+    assert sum(p is model.embedding.weight for p in model.parameters()) == 1
+    tokens = torch.randint(0, V, (5, 2))
+    targets = torch.tensor([[1, 12]] * 4 + [[30, 49]])  # the head and both clusters
+    out = model(tokens, model.init_hidden(2), targets=targets)
+    (-out.target_logp.mean()).backward()
+    for name in ("cluster_weight", "cluster_bias", "bias"):
+        assert getattr(model.decoder, name).grad.abs().sum() > 0, name
+    # Rows 30 and 49 are targets (not inputs): their gradient comes through the head.
+    grad = model.embedding.weight.grad
+    assert grad[30].abs().sum() > 0 and grad[49].abs().sum() > 0
+    untied = build_model(ModelConfig(**ADAPTIVE, tie_weights=False), V)
+    assert untied.decoder.weight is not untied.embedding.weight
+
+
+def test_adaptive_config_errors_name_the_key():
+    with pytest.raises(AwdlstmError, match="adaptive_cutoffs"):
+        ModelConfig(head="adaptive")
+    with pytest.raises(AwdlstmError, match="only acts with model.head='adaptive'"):
+        ModelConfig(adaptive_cutoffs=[10])
+    with pytest.raises(AwdlstmError, match="strictly ascending"):
+        ModelConfig(head="adaptive", adaptive_cutoffs=[20, 10])
+    with pytest.raises(AwdlstmError, match="below the vocabulary size 50"):
+        build_model(ModelConfig(**{**ADAPTIVE, "adaptive_cutoffs": [10, 50]}), V)
