@@ -51,3 +51,26 @@ def test_bad_cache_options(tiny_run, capsys):
     assert_one_line_error(code, err, "lambda")
     code, _, err = cli(capsys, "eval", str(run_dir), "--dynamic", "--batch-size", "10")
     assert_one_line_error(code, err, "batch 1")
+
+
+def test_every_evaluation_works_with_the_adaptive_softmax(capsys, tmp_path):
+    """The adaptive head's log-probabilities feed the cache, dynamic evaluation, scoring
+    and generation; lambda 0 and lr 0 give back the static figure."""
+    run_dir = tmp_path / "ada"
+    code, _, err = cli(capsys, "train", "--preset", "tiny", "--out", str(run_dir), "--set", "train.epochs=2",
+                       "--set", "model.head=adaptive", "--set", "model.adaptive_cutoffs=[8,20]")
+    assert code == 0, err
+    code, static_out, err = cli(capsys, "eval", str(run_dir), "--split", "valid", "--batch-size", "1")
+    assert code == 0, err
+    static = float(static_out.split("ppl ")[1].split()[0])
+    code, out, err = cli(capsys, "eval", str(run_dir), "--split", "valid", "--cache", "--lambda", "0")
+    assert code == 0, err
+    assert abs(value(out, "+ cache") - static) < 1e-3
+    code, out, err = cli(capsys, "eval", str(run_dir), "--split", "valid", "--dynamic", "--lr", "0", "--decay", "0")
+    assert code == 0, err
+    assert abs(value(out, "dynamic") - static) < 1e-3
+    code, out, err = cli(capsys, "generate", str(run_dir), "--tokens", "12", "--seed", "3")
+    assert code == 0 and out.strip(), err
+    (tmp_path / "lines.txt").write_text("a1 w3 w7 z1\n")
+    code, out, err = cli(capsys, "score", str(run_dir), str(tmp_path / "lines.txt"))
+    assert code == 0 and "ppl" in out, err

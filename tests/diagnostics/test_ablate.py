@@ -28,3 +28,11 @@ def test_ablation_runs_every_variant_and_resumes(capsys, tmp_path):
     for p, t in stamps.items():
         if p.exists() and "no-ar-tar" not in str(p):
             assert p.stat().st_mtime_ns == t
+
+
+def test_the_schedule_variant_removes_the_presets_own_schedule():
+    from awdlstm.diagnostics.ablate import variants
+    assert variants("awd-ptb", [])["no-nt-asgd"] == ["train.schedule=none"]
+    budget = variants("cpu-ptb", [])
+    assert budget["no-budget-schedule"] == ["train.schedule=none"] and "no-nt-asgd" not in budget
+    assert "no-nt-asgd" not in variants("tiny", []) and "no-budget-schedule" not in variants("tiny", [])

@@ -36,6 +36,10 @@ PAPER_DELTAS = {
 def variants(preset: str, sets: list[str]) -> dict[str, list[str]]:
     """Folder name -> the --set overrides of that variant."""
     cfg = build_config(preset, sets)
+    # The schedule variant removes the preset's own schedule: NT-ASGD, or the budget
+    # schedule's warm-up, decay and averaging (both leave a constant lr).
+    schedule = {"ntasgd": {"no-nt-asgd": ["train.schedule=none"]},
+                "budget": {"no-budget-schedule": ["train.schedule=none"]}}.get(cfg.train.schedule, {})
     return {
         "full": [],
         "no-weight-drop": ["model.weight_drop=0"],
@@ -43,14 +47,15 @@ def variants(preset: str, sets: list[str]) -> dict[str, list[str]]:
         "no-variable-bptt": ["train.variable_bptt=false"],
         "no-ar-tar": ["train.alpha=0", "train.beta=0"],
         "no-weight-decay": ["train.weight_decay=0"],
-        "no-nt-asgd": ["train.schedule=none"],
+        **schedule,
         "no-reduced-embedding": [f"model.emb_size={cfg.model.hidden_size}"],
     }
 
 
 LABELS = {"no-weight-drop": "- weight drop", "no-embedding-dropout": "- embedding dropout",
           "no-variable-bptt": "- variable BPTT", "no-ar-tar": "- AR/TAR", "no-weight-decay": "- weight decay",
-          "no-nt-asgd": "- NT-ASGD", "no-reduced-embedding": "- reduced embedding"}
+          "no-nt-asgd": "- NT-ASGD", "no-budget-schedule": "- budget schedule",
+          "no-reduced-embedding": "- reduced embedding"}
 
 
 def _cli(*args) -> list[str]:
@@ -128,10 +133,12 @@ def ablation_table(out: Path) -> str:
     lines = ["| model | valid ppl | test ppl | Δ valid | Δ test | paper Δ valid | paper Δ test |",
              "|---|---|---|---|---|---|---|",
              f"| full | {fv:.2f} | {ft:.2f} | | | | |"]
-    for label, (pv, pt) in PAPER_DELTAS.items():
+    extra = [label for label in rows if label not in PAPER_DELTAS and label != "full"]  # no paper row
+    for label in list(PAPER_DELTAS) + extra:
         if label in rows:
             v, t = rows[label]["valid_ppl"], rows[label]["test_ppl"]
-            lines.append(f"| {label} | {v:.2f} | {t:.2f} | {v - fv:+.2f} | {t - ft:+.2f} | {pv:+.1f} | {pt:+.1f} |")
+            paper = f"{PAPER_DELTAS[label][0]:+.1f} | {PAPER_DELTAS[label][1]:+.1f}" if label in PAPER_DELTAS else " | "
+            lines.append(f"| {label} | {v:.2f} | {t:.2f} | {v - fv:+.2f} | {t - ft:+.2f} | {paper} |")
     return "\n".join(lines)
 
 
