@@ -35,7 +35,7 @@ def test_adapts_without_touching_the_callers_weights():
 def test_sgd_rule_matches_its_formula_with_decay():
     """Two segments by hand: θ1 = θ0 − lr·g0 (θ = θ0, no pull yet); θ2 = θ1 − lr·g1 + decay·(θ0 − θ1).
     The third segment's score then tells θ2 apart from the wrong θ1 − lr·g1 + decay·(θ0 − θ1 + lr·g1)."""
-    from awdlstm.evaluation.scored import target_logp
+    import torch.nn.functional as F
     model = small_model()
     ids = torch.randint(0, 30, (16,)).numpy()
     lr, decay, seg = 0.3, 0.2, 5
@@ -50,7 +50,7 @@ def test_sgd_rule_matches_its_formula_with_decay():
         n = min(seg, len(ids) - 1 - start)
         hidden = [(h.detach(), c.detach()) for h, c in hidden]
         out = ref(x[start:start + n], hidden)
-        logp = target_logp(out.logits[:, 0], x[start + 1:start + 1 + n, 0])
+        logp = -F.cross_entropy(out.logits[:, 0], x[start + 1:start + 1 + n, 0], reduction="none")
         logps.append(logp.detach())
         hidden = out.hidden
         grads = torch.autograd.grad(-logp.mean(), params)

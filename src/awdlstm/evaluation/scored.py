@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
@@ -24,11 +23,6 @@ class Scored:
 
     def loss(self) -> float:
         return -self.logp.mean().item()
-
-
-def target_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """logits (T, V), targets (T,) -> log p(target) (T,)."""
-    return -F.cross_entropy(logits, targets, reduction="none")
 
 
 @torch.no_grad()

@@ -228,13 +228,13 @@ class Trainer:
                 now = self.clock()
                 save_due = (t.checkpoint_batches and (s.batches_done + 1) % t.checkpoint_batches == 0) or \
                     now - last_save > t.checkpoint_minutes * 60
-                budget_out = t.max_minutes and s.elapsed + (now - started) >= t.max_minutes * 60
                 # One all-reduce: the loss sum, a non-finite loss anywhere, Ctrl-C anywhere, and
-                # rank 0's clock and its decisions (checkpoint due, budget spent).
+                # rank 0's checkpoint decision and training clock (the budget and its schedule).
                 main = float(m.is_main)
-                loss_sum, bad, stop, save, spent, clock = m.sum([
+                loss_sum, bad, stop, save, clock = m.sum([
                     raw_loss.item() * n_local, float(not torch.isfinite(loss).item()), float(self._stop.is_set()),
-                    main * bool(save_due), main * bool(budget_out), main * (s.elapsed + now - started)])
+                    main * bool(save_due), main * (s.elapsed + now - started)])
+                spent = t.max_minutes and clock >= t.max_minutes * 60
                 if t.schedule == "budget":
                     self._plan_budget(clock / (t.max_minutes * 60))
                 lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
