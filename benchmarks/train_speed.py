@@ -4,7 +4,9 @@
 
 Variants (see VARIANTS): ``awd`` = every AWD regularizer on (embedding, locked and weight
 drop, AR/TAR) on the fused kernel; ``zoneout`` = the per-step zoneout layer (z_c 0.5, z_h
-0.05) and nothing else; ``awd-zoneout`` = zoneout with every AWD regularizer.
+0.05) and nothing else; ``awd-zoneout`` = zoneout with every AWD regularizer; ``mos`` and
+``mogrifier`` = the mixture-of-softmaxes head (15 experts) and the Mogrifier cell (5 rounds),
+each with every AWD regularizer.
 Targets: awd >= 0.95x plain on both shapes; zoneout >= 0.85x (small) and >= 0.75x (awd-ptb).
 """
 
@@ -33,6 +35,10 @@ VARIANTS = {
     "awd": {},
     "zoneout": {**NO_REG, **ZONEOUT, "ar_tar": False},
     "awd-zoneout": ZONEOUT,
+    # The successors with every AWD regularizer: a 15-expert mixture of softmaxes head, and
+    # the Mogrifier cell with 5 rounds.
+    "mos": {"head": "mos", "mos_experts": 15, "dropout_latent": 0.29},
+    "mogrifier": {"cell": "mogrifier", "mogrifier_rounds": 5},
 }
 
 
@@ -41,8 +47,8 @@ def awd_step(emb, hidden, layers, ar_tar=True, **overrides):
     model = build_model(cfg, V).train()
 
     def forward(x, y):
-        out = model(x, model.init_hidden(B))
-        loss = F.cross_entropy(out.logits.view(-1, V), y.view(-1))
+        out = model(x, model.init_hidden(B), targets=y)  # every head gives log p(target)
+        loss = -out.target_logp.mean()
         if not ar_tar:
             return loss
         return loss + ar_penalty(out.dropped_output, 2.0) + tar_penalty(out.raw_output, 1.0)

@@ -45,3 +45,28 @@ def tiny_run(tmp_path_factory):
         else:
             os.environ["AWDLSTM_CACHE"] = old
     return run_dir, results
+
+
+WORDS = ["<eos>", "<unk>", "the", "company", "said", "it", "would", "buy", "shares", "of", "a", "bank"]
+
+
+def make_model_folder(folder: Path, sets: list[str] = (), vocab: list[str] = WORDS, seed: int = 0) -> Path:
+    """A model folder holding a freshly initialized model of the tiny preset (with ``sets``)
+    over ``vocab``: no training, for tests of what reads a model."""
+    import torch
+
+    from awdlstm.config import build_config
+    from awdlstm.model import build_model
+    from awdlstm.train.checkpoint import Checkpoint
+    from awdlstm.train.model_folder import write_model_folder
+
+    cfg = build_config("tiny", list(sets))
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, len(vocab))
+    with torch.no_grad():  # biases away from zero, so that every parameter matters
+        for name, p in model.named_parameters():
+            if "bias" in name:
+                p.uniform_(-0.5, 0.5)
+    meta = {"config": cfg.to_dict(), "vocab": list(vocab), "level": "word", "tokenizer": "split"}
+    write_model_folder(Checkpoint(folder, {"model.": model.state_dict()}, meta), folder, "# test model\n")
+    return folder

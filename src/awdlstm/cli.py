@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from .errors import AwdlstmError
@@ -28,7 +29,7 @@ def _train(args) -> None:
         print(describe_config() + "\n\npresets: " + ", ".join(preset_names()))
         return
     commands.train(args.preset, args.corpus, args.set, args.out, args.resume, device=args.device,
-                   minutes=args.minutes)
+                   minutes=args.minutes, command=args.command_line)
 
 
 def _finetune(args) -> None:
@@ -56,7 +57,24 @@ def _generate(args) -> None:
 
 def _score(args) -> None:
     from . import commands
-    commands.score_cmd(args.run, args.file, args.json, device=args.device)
+    commands.score_cmd(args.run, args.file, args.json, device=args.device, per_token=args.per_token,
+                       batch_size=args.batch_size)
+
+
+def _rescore(args) -> None:
+    from . import commands
+    commands.rescore_cmd(args.run, args.nbest, args.lm_scale, args.word_bonus, args.out, device=args.device,
+                         batch_size=args.batch_size)
+
+
+def _export(args) -> None:
+    from . import commands
+    commands.export_cmd(args.run, args.format, args.out, args.int8)
+
+
+def _serve(args) -> None:
+    from . import commands
+    commands.serve_cmd(args.run, args.host, args.port, args.max_batch, args.max_wait_ms, device=args.device)
 
 
 def _gradflow(args) -> None:
@@ -135,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=_finetune)
 
     e = sub.add_parser("eval", help="loss and perplexity (or bpc) of a checkpoint on a full split")
-    e.add_argument("run", metavar="RUN_DIR|CKPT")
+    e.add_argument("run", metavar="RUN|CKPT|MODEL_DIR")
     e.add_argument("--split", choices=("valid", "test"), default="test")
     e.add_argument("--batch-size", type=int, help="default: validation 10, test 1 (AWD protocol)")
     c = e.add_argument_group("neural cache (Grave et al. 2017)")
@@ -159,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     tc.set_defaults(func=_tune_cache)
 
     g = sub.add_parser("generate", help="sample text from a checkpoint")
-    g.add_argument("run", metavar="RUN_DIR|CKPT")
+    g.add_argument("run", metavar="RUN|CKPT|MODEL_DIR")
     g.add_argument("--tokens", type=int, default=100)
     g.add_argument("--prompt", default="")
     g.add_argument("--temperature", type=float, default=1.0, help="0 is greedy")
@@ -170,11 +188,45 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_generate)
 
     s = sub.add_parser("score", help="log-probability and perplexity of each line of a file")
-    s.add_argument("run", metavar="RUN_DIR|CKPT")
-    s.add_argument("file")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("run", metavar="RUN|CKPT|MODEL_DIR")
+    s.add_argument("file", help="one text per line; - reads standard input")
+    s.add_argument("--json", action="store_true", help="JSON (with --per-token: JSON lines)")
+    s.add_argument("--per-token", action="store_true",
+                   help="one row per token: sentence_id, token_index, token, scored_as, surprisal_bits (TSV)")
+    s.add_argument("--batch-size", type=int, default=64, help="lines read at once (default 64)")
     _device_option(s)
     s.set_defaults(func=_score)
+
+    rs = sub.add_parser("rescore", help="re-rank n-best lists: first-pass score + lm_scale x LM log-probability",
+                        description="N-best file: one hypothesis per line, utterance_id<TAB>first_pass_score<TAB>"
+                                    "text (higher scores are better). Writes each utterance's hypotheses best first.")
+    rs.add_argument("run", metavar="RUN|CKPT|MODEL_DIR")
+    rs.add_argument("nbest", help="the n-best file; - reads standard input")
+    rs.add_argument("--lm-scale", type=float, default=1.0, help="weight of the LM log-probability (nats; default 1)")
+    rs.add_argument("--word-bonus", type=float, default=0.0, help="added per word of a hypothesis (default 0)")
+    rs.add_argument("--out", help="write the re-ranked lists here (default: standard output)")
+    rs.add_argument("--batch-size", type=int, default=64)
+    _device_option(rs)
+    rs.set_defaults(func=_rescore)
+
+    ex = sub.add_parser("export", help="write a model folder (config.json, model.safetensors, vocab.json, "
+                                       "README.md) or an ONNX file")
+    ex.add_argument("run", metavar="RUN|CKPT|MODEL_DIR")
+    ex.add_argument("--format", choices=("folder", "onnx"), default="folder")
+    ex.add_argument("--out", required=True, help="the folder, or the .onnx file, to write")
+    ex.add_argument("--int8", action="store_true", help="with --format onnx: also write FILE.int8.onnx "
+                                                        "(ONNX Runtime dynamic quantization)")
+    ex.set_defaults(func=_export)
+
+    sv = sub.add_parser("serve", help="JSON over HTTP: next-word top-k, per-token scores, streamed generation, "
+                                      "and a page to try them")
+    sv.add_argument("run", metavar="RUN|CKPT|MODEL_DIR")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--max-batch", type=int, default=32, help="requests batched into one forward (1: one at a time)")
+    sv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests")
+    _device_option(sv)
+    sv.set_defaults(func=_serve)
 
     gf = sub.add_parser("gradflow", help="||dL/dh_t|| through time: tanh RNN vs LSTM, clipping, W_h products")
     gf.add_argument("--run", help="take the LSTM from this checkpoint's first layer (default: fresh weights)")
@@ -214,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["awdlstm", *map(str, argv)])
     try:
         args.func(args)
     except AwdlstmError as e:

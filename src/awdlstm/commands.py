@@ -49,7 +49,9 @@ def _run(trainer: Trainer) -> dict:
 
 
 def train(preset: str | None, corpus: str | None, sets: list[str], out: str | None, resume: str | None,
-          log=print, device: str | None = None, minutes: float | None = None) -> dict:
+          log=print, device: str | None = None, minutes: float | None = None, command: str | None = None) -> dict:
+    """Train a new run (or resume one). ``command``, the command line, is kept in the run
+    folder (command.txt) for the model card of an export."""
     if resume:
         if preset or corpus or sets or minutes is not None:
             raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus, "
@@ -68,6 +70,9 @@ def train(preset: str | None, corpus: str | None, sets: list[str], out: str | No
         raise AwdlstmError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
     data = corpus_for(cfg, _progress())
     trainer = Trainer(cfg, run_dir, data, _progress(), log)
+    if command and trainer.machine.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "command.txt").write_text(command + "\n", encoding="utf-8")
     m = trainer.machine
     trainer.log(f"{preset}: {cfg.data.corpus} ({len(data.vocab):,} words), model "
                 f"{trainer.model.num_parameters():,} parameters, {m.device} {m.precision}"
@@ -177,22 +182,48 @@ def generate_cmd(path: str, tokens: int, prompt: str, temperature: float, top_k:
     out.write("\n")
 
 
-def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None = None) -> dict:
+def _text_lines(file: str) -> tuple[list[str], str]:
+    """The lines of ``file``, or of standard input when it is ``-``: (lines, name for errors)."""
     from .data.corpus import read_lines
-    from .inference.score import score_ids, summarize
-    from .inference.text import encode, to_tokens
-    model, vocab, _, ckpt = _load(path, device)
-    level, tokenizer = ckpt.text_format()
-    rows = []
-    for i, line in enumerate(read_lines(Path(file)), start=1):
-        ids = encode(to_tokens(line, tokenizer, level), vocab, f"{file} line {i}")
-        logprob = score_ids(model, vocab, ids)
-        n = len(ids) + 1
-        rows.append({"line": i, "text": line, "tokens": n, "logprob": logprob,
-                     "ppl": math.exp(-logprob / n)})
-    if not rows:
-        raise AwdlstmError(f"{file}: no lines to score (the file is empty or blank)")
+    if file == "-":
+        lines = [line.rstrip("\r") for line in sys.stdin.read().split("\n")]
+        if lines and not lines[-1].strip():
+            lines.pop()
+        return lines, "<stdin>"
+    return read_lines(Path(file)), file
+
+
+def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None = None,
+              per_token: bool = False, batch_size: int = 64, out=None) -> dict:
+    """Each line's log-probability (the line then <eos>, read after <eos>); with
+    ``per_token`` one row per token (TSV, or JSON lines with ``as_json``) to ``out``."""
+    from .inference.predictor import Predictor
+    from .inference.score import summarize
+    if batch_size < 1:
+        raise AwdlstmError(f"--batch-size {batch_size}: must be a positive integer")
+    lines, where = _text_lines(file)
+    if not lines:
+        raise AwdlstmError(f"{where}: no lines to score (empty input)")
+    lm = Predictor.load(path, device)
+    scored = lm.score(lines, batch_size, where=f"{where} line")
+    if per_token:
+        out = out or sys.stdout
+        if not as_json:
+            out.write("sentence_id\ttoken_index\ttoken\tscored_as\tsurprisal_bits\n")
+        for i, s in enumerate(scored, start=1):
+            for j, (tok, as_, lp) in enumerate(zip(s.tokens, s.scored_as, s.logp)):
+                bits = -lp / math.log(2)
+                if as_json:
+                    out.write(json.dumps({"sentence_id": i, "token_index": j, "token": tok, "scored_as": as_,
+                                          "surprisal_bits": bits}, ensure_ascii=False) + "\n")
+                else:
+                    out.write(f"{i}\t{j}\t{tok}\t{as_}\t{bits:.6f}\n")
+        out.flush()
+    rows = [{"line": i, "text": line, "tokens": len(s.logp), "logprob": s.total, "ppl": math.exp(-s.total / len(s.logp))}
+            for i, (line, s) in enumerate(zip(lines, scored), start=1)]
     total = summarize(rows)
+    if per_token:
+        return total
     if as_json:
         log(json.dumps({"lines": rows, "total": total}, indent=1))
     else:
@@ -200,6 +231,79 @@ def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None
             log(f"{r['line']:5d}  logprob {r['logprob']:10.3f}  tokens {r['tokens']:4d}  ppl {r['ppl']:9.2f}  {r['text'][:60]}")
         log(f"total  logprob {total['logprob']:10.3f}  tokens {total['tokens']:4d}  ppl {total['ppl']:9.2f}")
     return total
+
+
+def rescore_cmd(path: str, nbest: str, lm_scale: float, word_bonus: float, out: str | None, log=print,
+                device: str | None = None, batch_size: int = 64) -> dict:
+    """Re-rank n-best lists (format in inference/rescore.py); writes them to ``out`` or prints them."""
+    from .inference.predictor import Predictor
+    from .inference.rescore import format_ranked, parse_nbest, rescore
+    if not math.isfinite(lm_scale) or not math.isfinite(word_bonus):
+        raise AwdlstmError(f"--lm-scale {lm_scale} --word-bonus {word_bonus}: must be finite numbers")
+    lines, where = _text_lines(nbest)
+    hyps = parse_nbest(lines, where)
+    lm = Predictor.load(path, device)
+    scored = lm.score([h.text for h in hyps], batch_size, where=f"{where} hypothesis")
+    ranked = rescore(hyps, [s.total for s in scored], [len(h.text.split()) for h in hyps], lm_scale, word_bonus)
+    text = "\n".join(format_ranked(ranked)) + "\n"
+    if out:
+        target = _folder(out, "--out")
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise AwdlstmError(f"--out {target}: cannot write ({e.strerror})") from None
+        log(f"{len(ranked)} utterances, {len(hyps)} hypotheses re-ranked: {target}")
+    else:
+        log(text.rstrip("\n"))
+    return ranked
+
+
+def export_cmd(path: str, fmt: str, out: str, int8: bool = False, log=print) -> list[Path]:
+    """Write a run's model as a model folder or an ONNX file (with an int8 copy)."""
+    from .train.model_folder import model_card, write_model_folder
+    from .train.run_folder import model_from_checkpoint
+    target = _folder(out, "--out")
+    if target is None:
+        raise AwdlstmError("--out is required: the folder (--format folder) or .onnx file (--format onnx) to write")
+    if int8 and fmt != "onnx":
+        raise AwdlstmError("--int8 applies to --format onnx only")
+    model, vocab, _, ckpt = model_from_checkpoint(Path(path), "cpu")
+    if fmt == "folder":
+        source = Path(path) if Path(path).is_dir() else Path(path).parent
+        results = json.loads((source / "results.json").read_text()) if (source / "results.json").is_file() else None
+        command = (source / "command.txt").read_text().strip() if (source / "command.txt").is_file() else None
+        files = write_model_folder(ckpt, target, model_card(ckpt, model.num_parameters(), results, command, source))
+    elif fmt == "onnx":
+        from .export.onnx_model import export_onnx
+        files = export_onnx(model, vocab.itos, *ckpt.text_format(), target, int8)
+    else:
+        raise AwdlstmError(f"--format {fmt}: valid formats are folder and onnx")
+    for f in files:
+        log(f"wrote {f} ({f.stat().st_size / 1e6:.1f} MB)")
+    return files
+
+
+def serve_cmd(path: str, host: str, port: int, max_batch: int, max_wait_ms: float, device: str | None = None,
+              log=print) -> None:
+    from .inference.predictor import Predictor
+    if not 0 <= port <= 65535:
+        raise AwdlstmError(f"--port {port}: must be in 0..65535")
+    if max_batch < 1 or max_wait_ms < 0:
+        raise AwdlstmError(f"--max-batch {max_batch} --max-wait-ms {max_wait_ms}: need max-batch >= 1 and "
+                           f"max-wait-ms >= 0")
+    try:
+        from .serve.app import serve
+    except ImportError as e:
+        raise AwdlstmError(f"awdlstm serve needs FastAPI and uvicorn ({e.name} is missing): "
+                           f"pip install 'awdlstm[serve]'") from None
+    import socket
+    try:  # a taken port is a one-line error here rather than uvicorn's log and exit code
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise AwdlstmError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e}); "
+                           f"choose another port") from None
+    serve(Predictor.load(path, device), host, port, max_batch, max_wait_ms / 1000, log)
 
 
 def gradflow_cmd(run: str | None, steps: int, hidden: int, clip: float, out: str, log=print,

@@ -7,6 +7,7 @@ its zero state.
 """
 
 from .fused_lstm import FusedLSTMLayer
+from .mogrifier import MogrifierLayer
 from .step_lstm import StepLSTMLayer
 
 LAYERS = {
@@ -17,4 +18,16 @@ LAYERS = {
     "cell-dropout": lambda i, o, c: StepLSTMLayer(i, o, c.weight_drop, cell_dropout=c.cell_dropout),
     "variational": lambda i, o, c: StepLSTMLayer(i, o, c.weight_drop, variational_x=c.variational_x,
                                                  variational_h=c.variational_h),
+    "mogrifier": lambda i, o, c: MogrifierLayer(i, o, c.weight_drop, c.mogrifier_rounds, c.mogrifier_rank),
+}
+
+# The config knobs each kind reads. A knob set above 0 when no layer is of a kind that reads
+# it is a config error (ModelConfig.validate), never silently ignored.
+KNOBS = {
+    "zoneout": ("zoneout_c", "zoneout_h"),
+    "recurrent-dropout": ("recurrent_dropout",),
+    "output-zoneout": ("output_zoneout",),
+    "cell-dropout": ("cell_dropout",),
+    "variational": ("variational_x", "variational_h"),
+    "mogrifier": ("mogrifier_rounds", "mogrifier_rank"),
 }

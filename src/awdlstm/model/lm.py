@@ -6,8 +6,9 @@ Shapes, with T steps, batch B, vocabulary V, embedding E and hidden H:
       → layer 1 (E → H) ─ locked dropout p_h → … → layer L (H → E if tied, else H)
       ─ locked dropout p_o → decoder (tied to the embedding) → logits (T, B, V)
 
-The decoder is a full softmax (``model.head = "softmax"``) or an adaptive softmax
-(``"adaptive"``, see adaptive_softmax.py) whose "logits" are already log-probabilities,
+The decoder is a full softmax (``model.head = "softmax"``), an adaptive softmax
+(``"adaptive"``, see adaptive_softmax.py) or a mixture of softmaxes (``"mos"``, mos.py;
+the last layer's size is then ``mos_last_size``); the latter two return "logits" that are already log-probabilities,
 so ``log_softmax(logits)`` is the model's distribution either way. Given the targets,
 a forward also returns log p(target), which the adaptive softmax computes without the
 whole (T, B, V) distribution.
@@ -31,6 +32,7 @@ from .embedding_dropout import EmbeddingDropout
 from .layers import LAYERS
 from .locked_dropout import LockedDropout
 from .masks import Columns
+from .mos import MixtureOfSoftmaxes
 
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -39,7 +41,7 @@ class LMOutput(NamedTuple):
     """What a forward returns. ``raw_output`` (T, B, E) is the last layer's output before
     its dropout (TAR, the neural cache); ``dropped_output`` is after it (AR).
     ``target_logp`` (T, B) fp32 is log p(target) when targets were given, else None;
-    ``logits`` (T, B, V) is None only for the adaptive softmax given targets."""
+    ``logits`` (T, B, V) is None only for the adaptive and MoS heads given targets."""
 
     logits: torch.Tensor | None
     hidden: Hidden
@@ -60,7 +62,10 @@ class LanguageModel(nn.Module):
         self.hidden_dropout = LockedDropout(c.dropout_hidden, c.locked_dropout)
         self.output_dropout = LockedDropout(c.dropout_output, c.locked_dropout)
         cells = c.layer_cells or [c.cell] * c.num_layers
-        out_size = c.emb_size if c.tie_weights else c.hidden_size
+        if c.head == "mos":  # the last layer feeds the latent projection (paper: 620 -> 15 x 280)
+            out_size = c.mos_last_size or c.emb_size
+        else:
+            out_size = c.emb_size if c.tie_weights else c.hidden_size
         sizes = [c.emb_size] + [c.hidden_size] * (c.num_layers - 1) + [out_size]
         self.layers = nn.ModuleList(LAYERS[cells[i]](sizes[i], sizes[i + 1], c) for i in range(c.num_layers))
         nn.init.uniform_(self.embedding.weight, -c.init_range, c.init_range)
@@ -70,6 +75,9 @@ class LanguageModel(nn.Module):
                 raise AwdlstmError(f"model.adaptive_cutoffs={c.adaptive_cutoffs} must end below the vocabulary "
                                    f"size {vocab_size}")
             self.decoder = AdaptiveSoftmax(out_size, vocab_size, c.adaptive_cutoffs, tied)
+        elif c.head == "mos":
+            self.decoder = MixtureOfSoftmaxes(out_size, c.emb_size, vocab_size, c.mos_experts, c.dropout_latent,
+                                              c.locked_dropout, tied)
         else:
             self.decoder = nn.Linear(out_size, vocab_size)
             if tied is not None:
@@ -95,6 +103,11 @@ class LanguageModel(nn.Module):
                 x = self.hidden_dropout(x, columns)  # (T, B, H)
         raw_output = x
         dropped = self.output_dropout(raw_output, columns)
+        if isinstance(self.decoder, MixtureOfSoftmaxes):
+            if targets is not None:
+                return LMOutput(None, new_hidden, raw_output, dropped,
+                                self.decoder.target_log_prob(dropped, targets, columns))
+            return LMOutput(self.decoder.log_probs(dropped, columns), new_hidden, raw_output, dropped)
         if isinstance(self.decoder, AdaptiveSoftmax):
             if targets is not None:
                 return LMOutput(None, new_hidden, raw_output, dropped, self.decoder.target_log_prob(dropped, targets))

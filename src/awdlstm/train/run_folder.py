@@ -1,7 +1,8 @@
 """Reading a run folder or a checkpoint file: which file, which corpus, which model.
 
 A run folder holds ``last.safetensors`` (resumable) and ``best.safetensors`` (the weights
-to use); commands that take a run accept the folder or either file.
+to use); commands that take a run accept the folder or either file, or an exported model
+folder (model_folder.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..data.vocab import Vocabulary
 from ..errors import AwdlstmError
 from ..model import build_model
 from .checkpoint import Checkpoint, read_checkpoint
+from .model_folder import is_model_folder, read_model_folder
 
 LAST, BEST = "last.safetensors", "best.safetensors"
 
@@ -29,6 +31,8 @@ def checkpoint_file(path: Path) -> Path:
 
 
 def open_checkpoint(path: Path) -> Checkpoint:
+    if is_model_folder(path):
+        return read_model_folder(path)
     return read_checkpoint(checkpoint_file(path))
 
 

@@ -1,0 +1,172 @@
+"""A trained model for use from Python: a step function, top-k next words, and batched
+per-token scores.
+
+    lm = awdlstm.load("runs/cpu-ptb-…")           # a run, a checkpoint or a model folder
+    log_probs, state = lm.step(lm.initial_state(), "<eos>")   # a text starts after <eos>
+    log_probs, state = lm.step(state, "the")      # log_probs: (V,) natural-log probabilities
+    lm.top_k("the company said", 5)               # [(word, probability), …]
+    lm.score(["the company said it"])             # per-token log-probabilities, <eos> last
+
+Every text is read as the model was trained: after ``<eos>`` (a sentence start), split like
+its corpus, words outside the vocabulary read as ``<unk>`` (an error when it has none).
+The batched calls pad sequences at their end: the model is causal, so a position never
+sees the padding after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..data.vocab import EOS, Vocabulary
+from ..errors import AwdlstmError
+from ..train.evaluate import lstm_kernel, model_device
+from .text import encode, to_tokens
+
+State = list[tuple[torch.Tensor, torch.Tensor]]  # one (h, c) per layer, each (1, 1, H_l)
+
+
+@dataclass
+class TokenScores:
+    """One text scored: ``tokens`` as written (then ``<eos>``), ``scored_as`` the vocabulary
+    entry each was read as (the token or ``<unk>``), ``logp`` natural-log probabilities."""
+
+    tokens: list[str]
+    scored_as: list[str]
+    logp: list[float]
+
+    @property
+    def total(self) -> float:
+        return sum(self.logp)
+
+
+class Predictor:
+    def __init__(self, model, vocab: Vocabulary, level: str, tokenizer: str):
+        self.model = model.eval()
+        self.vocab = vocab
+        self.level, self.tokenizer = level, tokenizer
+        self.device = model_device(model)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> Predictor:
+        from ..train.machine import resolve_device
+        from ..train.run_folder import model_from_checkpoint
+        model, vocab, _, ckpt = model_from_checkpoint(Path(path), resolve_device(device))
+        return cls(model, vocab, *ckpt.text_format())
+
+    # -- text <-> ids ---------------------------------------------------------------
+    def tokens(self, text: str) -> list[str]:
+        return to_tokens(text, self.tokenizer, self.level)
+
+    def ids(self, text: str, where: str = "text") -> list[int]:
+        return encode(self.tokens(text), self.vocab, where)
+
+    def token_id(self, token: str | int) -> int:
+        if isinstance(token, int):
+            if not 0 <= token < len(self.vocab):
+                raise AwdlstmError(f"token id {token}: the vocabulary has ids 0 to {len(self.vocab) - 1}")
+            return token
+        return encode([token], self.vocab, "token")[0]
+
+    # -- one step at a time -----------------------------------------------------------
+    def initial_state(self) -> State:
+        """The zero state. Step ``<eos>`` first to start a text as training did."""
+        return self.model.init_hidden(1)
+
+    @torch.no_grad()
+    def step(self, state: State, token: str | int) -> tuple[torch.Tensor, State]:
+        """Feed one token: (log-probabilities of the next token (V,) on the CPU, new state)."""
+        log_probs, states = self.advance([state], [self.token_id(token)])
+        return log_probs[0], states[0]
+
+    @torch.no_grad()
+    def advance(self, states: list[State], tokens: list[int]) -> tuple[torch.Tensor, list[State]]:
+        """One step of several independent texts at once: (log_probs (N, V), new states)."""
+        hidden = [(torch.cat([s[i][0] for s in states], 1), torch.cat([s[i][1] for s in states], 1))
+                  for i in range(len(self.model.layers))]
+        x = torch.tensor([tokens], device=self.device)  # (1, N)
+        with lstm_kernel(len(tokens)):
+            out = self.model(x, hidden)
+        log_probs = F.log_softmax(out.logits[0].float(), dim=-1).cpu()
+        split = [[(h[:, j:j + 1], c[:, j:j + 1]) for h, c in out.hidden] for j in range(len(tokens))]
+        return log_probs, split
+
+    @torch.no_grad()
+    def prime(self, contexts: list[list[int]]) -> tuple[torch.Tensor, list[State]]:
+        """Read each context after ``<eos>``: (next-token log_probs (N, V), the states after
+        each context). Contexts of equal length run together (a state must not see padding)."""
+        log_probs = torch.empty(len(contexts), len(self.vocab))
+        states: list[State | None] = [None] * len(contexts)
+        by_len: dict[int, list[int]] = {}
+        for j, ctx in enumerate(contexts):
+            by_len.setdefault(len(ctx), []).append(j)
+        for group in by_len.values():
+            x = torch.tensor([[self.vocab.eos_id] + contexts[j] for j in group], device=self.device).t()
+            with lstm_kernel(len(group)):
+                out = self.model(x, self.model.init_hidden(len(group)))
+            log_probs[group] = F.log_softmax(out.logits[-1].float(), dim=-1).cpu()
+            for k, j in enumerate(group):
+                states[j] = [(h[:, k:k + 1], c[:, k:k + 1]) for h, c in out.hidden]
+        return log_probs, states
+
+    # -- batched reading ------------------------------------------------------------
+    @torch.no_grad()
+    def next_log_probs(self, contexts: list[list[int]]) -> torch.Tensor:
+        """Next-token log-probabilities (N, V) after each context, padded into one batch."""
+        lengths = [len(c) + 1 for c in contexts]
+        x = self._padded([[self.vocab.eos_id] + c for c in contexts])
+        with lstm_kernel(len(contexts)):
+            out = self.model(x, self.model.init_hidden(len(contexts)))
+        last = torch.tensor(lengths, device=self.device) - 1
+        return F.log_softmax(out.logits[last, torch.arange(len(contexts), device=self.device)].float(), -1).cpu()
+
+    @torch.no_grad()
+    def token_log_probs(self, seqs: list[list[int]]) -> list[torch.Tensor]:
+        """log p of every token of each sequence and of the ``<eos>`` after it, read after
+        ``<eos>``: a list of (len + 1,) tensors."""
+        eos = self.vocab.eos_id
+        full = [[eos] + s + [eos] for s in seqs]
+        x = self._padded([f[:-1] for f in full])
+        y = self._padded([f[1:] for f in full])
+        with lstm_kernel(len(seqs)):
+            out = self.model(x, self.model.init_hidden(len(seqs)), targets=y)
+        logp = out.target_logp.cpu()  # (T, N)
+        return [logp[: len(s) + 1, j] for j, s in enumerate(seqs)]
+
+    def _padded(self, seqs: list[list[int]]) -> torch.Tensor:
+        """(T_max, N) with each sequence in a column, padded at its end with <eos>."""
+        T = max(len(s) for s in seqs)
+        return torch.tensor([s + [self.vocab.eos_id] * (T - len(s)) for s in seqs], device=self.device).t()
+
+    # -- conveniences ------------------------------------------------------------------
+    def top_k(self, context: str, k: int = 10) -> list[tuple[str, float]]:
+        """The k most likely next tokens after ``context``, with their probabilities."""
+        if k < 1:
+            raise AwdlstmError(f"k={k}: must be a positive integer")
+        log_probs = self.next_log_probs([self.ids(context)])[0]
+        top = torch.topk(log_probs, min(k, log_probs.numel()))
+        return [(self.vocab.itos[i], float(p)) for p, i in zip(top.values.exp(), top.indices)]
+
+    def score(self, texts: list[str], batch_size: int = 64, where: str = "text") -> list[TokenScores]:
+        """Per-token log-probabilities of each text (then ``<eos>``). Texts are sorted by
+        length and read ``batch_size`` at a time, so little of a batch is padding."""
+        tokens = [self.tokens(t) for t in texts]
+        ids = [encode(tok, self.vocab, f"{where} {i + 1}") for i, tok in enumerate(tokens)]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        logps: list[torch.Tensor | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            for j, lp in zip(chunk, self.token_log_probs([ids[j] for j in chunk])):
+                logps[j] = lp
+        out = []
+        for tok, i, lp in zip(tokens, ids, logps):
+            out.append(TokenScores(tok + [EOS], self.vocab.decode(i) + [EOS], lp.tolist()))
+        return out
+
+
+def load(path: str | Path, device: str | None = None) -> Predictor:
+    """A run folder, checkpoint file or model folder as a ``Predictor``."""
+    return Predictor.load(path, device)

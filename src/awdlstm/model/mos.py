@@ -1,0 +1,55 @@
+"""Mixture of Softmaxes head (Yang et al. 2018, "Breaking the softmax bottleneck").
+
+With the last layer's output x_t (size D), K experts and embedding size E:
+
+    latent_k = tanh(W_l x_t + b_l)[k]            (T, B, K, E), locked dropout p_l on (T, B, K·E)
+    π_t      = softmax(W_π x_t)                  (T, B, K)   prior over experts, no bias
+    p(w | t) = Σ_k π_{t,k} softmax(W latent_k + b)_w
+
+W (V, E) is the embedding's own Parameter when tied. The mixture is taken in probability
+space and its log computed stably as logsumexp_k(log π_k + log_softmax_k), in fp32. With
+K = 1 the head is softmax(W tanh(W_l x + b_l) + b).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .locked_dropout import LockedDropout
+from .masks import Columns
+
+
+class MixtureOfSoftmaxes(nn.Module):
+    def __init__(self, in_features: int, emb_size: int, vocab_size: int, experts: int, dropout_latent: float,
+                 locked: bool = True, weight: nn.Parameter | None = None):
+        super().__init__()
+        self.experts, self.emb_size = experts, emb_size
+        self.prior = nn.Linear(in_features, experts, bias=False)
+        self.latent = nn.Linear(in_features, experts * emb_size)
+        self.latent_dropout = LockedDropout(dropout_latent, locked)
+        self.weight = weight if weight is not None else nn.Parameter(torch.empty(vocab_size, emb_size))
+        if weight is None:
+            nn.init.uniform_(self.weight, -0.1, 0.1)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+
+    def _parts(self, x: torch.Tensor, columns: Columns | None):
+        """x (T, B, D) -> (expert logits (T, B, K, V), log prior (T, B, K)), fp32."""
+        T, B, _ = x.shape
+        latent = self.latent_dropout(torch.tanh(self.latent(x)), columns)  # (T, B, K·E)
+        logits = F.linear(latent.view(T, B, self.experts, self.emb_size), self.weight, self.bias)
+        return logits.float(), F.log_softmax(self.prior(x).float(), dim=-1)
+
+    def log_probs(self, x: torch.Tensor, columns: Columns | None = None) -> torch.Tensor:
+        """x (T, B, D) -> log p (T, B, V), fp32."""
+        logits, log_prior = self._parts(x, columns)
+        return torch.logsumexp(log_prior.unsqueeze(-1) + F.log_softmax(logits, dim=-1), dim=2)
+
+    def target_log_prob(self, x: torch.Tensor, targets: torch.Tensor, columns: Columns | None = None):
+        """x (T, B, D), targets (T, B) -> log p(target) (T, B), fp32:
+        logsumexp_k(log π_k + logit_{k,y} - logsumexp_w logit_{k,w}), no (T, B, K, V) log-softmax kept."""
+        logits, log_prior = self._parts(x, columns)
+        K = self.experts
+        target = logits.gather(-1, targets.unsqueeze(-1).unsqueeze(-1).expand(*targets.shape, K, 1)).squeeze(-1)
+        return torch.logsumexp(log_prior + target - torch.logsumexp(logits, dim=-1), dim=-1)
