@@ -198,7 +198,6 @@ def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None
     """Each line's log-probability (the line then <eos>, read after <eos>); with
     ``per_token`` one row per token (TSV, or JSON lines with ``as_json``) to ``out``."""
     from .inference.predictor import Predictor
-    from .inference.score import summarize
     if batch_size < 1:
         raise AwdlstmError(f"--batch-size {batch_size}: must be a positive integer")
     lines, where = _text_lines(file)
@@ -211,8 +210,7 @@ def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None
         if not as_json:
             out.write("sentence_id\ttoken_index\ttoken\tscored_as\tsurprisal_bits\n")
         for i, s in enumerate(scored, start=1):
-            for j, (tok, as_, lp) in enumerate(zip(s.tokens, s.scored_as, s.logp)):
-                bits = -lp / math.log(2)
+            for j, (tok, as_, bits) in enumerate(zip(s.tokens, s.scored_as, s.surprisal_bits)):
                 if as_json:
                     out.write(json.dumps({"sentence_id": i, "token_index": j, "token": tok, "scored_as": as_,
                                           "surprisal_bits": bits}, ensure_ascii=False) + "\n")
@@ -221,7 +219,8 @@ def score_cmd(path: str, file: str, as_json: bool, log=print, device: str | None
         out.flush()
     rows = [{"line": i, "text": line, "tokens": len(s.logp), "logprob": s.total, "ppl": math.exp(-s.total / len(s.logp))}
             for i, (line, s) in enumerate(zip(lines, scored), start=1)]
-    total = summarize(rows)
+    logprob, tokens = sum(r["logprob"] for r in rows), sum(r["tokens"] for r in rows)
+    total = {"logprob": logprob, "tokens": tokens, "ppl": math.exp(-logprob / tokens)}
     if per_token:
         return total
     if as_json:

@@ -8,8 +8,19 @@ import torch
 
 import awdlstm
 from awdlstm.errors import AwdlstmError
-from awdlstm.inference.score import score_ids
 from tests.conftest import make_model_folder
+
+
+@torch.no_grad()
+def score_ids(model, vocab, ids):
+    """The reference: log p of ``ids`` then <eos>, after <eos>, one token at a time (batch 1)."""
+    hidden, total = model.init_hidden(1), 0.0
+    seq = [vocab.eos_id] + list(ids) + [vocab.eos_id]
+    for x, y in zip(seq[:-1], seq[1:]):
+        out = model(torch.tensor([[x]]), hidden)
+        hidden = out.hidden
+        total += float(torch.log_softmax(out.logits[0, 0].float(), -1)[y])
+    return total
 
 
 @pytest.fixture(scope="module")

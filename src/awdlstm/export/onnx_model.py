@@ -31,7 +31,6 @@ from ..errors import AwdlstmError
 from ..model.adaptive_softmax import AdaptiveSoftmax
 from ..model.expected_lstm import expected_forward
 from ..model.fused_lstm import FusedLSTMLayer
-from ..model.mogrifier import MogrifierLayer
 from ..model.mos import MixtureOfSoftmaxes
 from ..model.step_lstm import StepLSTMLayer
 
@@ -61,10 +60,8 @@ class ExportableLM(nn.Module):
             h, c = state[2 * i], state[2 * i + 1]
             if isinstance(layer, StepLSTMLayer):  # its compiled recurrence does not export
                 x, (h, c) = expected_forward(layer, x, (h, c))
-            elif isinstance(layer, FusedLSTMLayer):  # ONNX's own LSTM operator
+            else:  # a FusedLSTMLayer (export_onnx checks): ONNX's own LSTM operator
                 x, (h, c) = layer.lstm(x, (h, c))
-            else:
-                raise AwdlstmError(f"ONNX export does not know the layer {type(layer).__name__}")
             new_state += [h, c]
         if isinstance(m.decoder, (AdaptiveSoftmax, MixtureOfSoftmaxes)):
             log_probs = m.decoder.log_probs(x)
@@ -83,11 +80,13 @@ def export_onnx(model, vocab: list[str], level: str, tokenizer: str, out: Path, 
     out = Path(out)
     if out.suffix != ".onnx":
         raise AwdlstmError(f"--out {out}: an ONNX file name ends in .onnx")
+    unsupported = {type(layer).__name__ for layer in model.layers
+                   if not isinstance(layer, (StepLSTMLayer, FusedLSTMLayer))}
+    if unsupported:  # the Mogrifier: its rounds do not export as a loop yet
+        raise AwdlstmError(f"ONNX export of {', '.join(sorted(unsupported))} is not supported yet; "
+                           f"export a model folder instead")
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().float().eval()
-    if any(isinstance(layer, MogrifierLayer) for layer in model.layers):
-        raise AwdlstmError("ONNX export of the Mogrifier cell is not supported yet (its rounds do not export "
-                           "as a loop); export a model folder instead")
     wrapper = ExportableLM(model)
     L = len(model.layers)
     tokens = torch.zeros(3, 2, dtype=torch.long)

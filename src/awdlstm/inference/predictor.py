@@ -15,6 +15,7 @@ sees the padding after it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,10 @@ class TokenScores:
     @property
     def total(self) -> float:
         return sum(self.logp)
+
+    @property
+    def surprisal_bits(self) -> list[float]:
+        return [-lp / math.log(2) for lp in self.logp]
 
 
 class Predictor:
@@ -91,8 +96,7 @@ class Predictor:
         with lstm_kernel(len(tokens)):
             out = self.model(x, hidden)
         log_probs = F.log_softmax(out.logits[0].float(), dim=-1).cpu()
-        split = [[(h[:, j:j + 1], c[:, j:j + 1]) for h, c in out.hidden] for j in range(len(tokens))]
-        return log_probs, split
+        return log_probs, [_column(out.hidden, j) for j in range(len(tokens))]
 
     @torch.no_grad()
     def prime(self, contexts: list[list[int]]) -> tuple[torch.Tensor, list[State]]:
@@ -109,7 +113,7 @@ class Predictor:
                 out = self.model(x, self.model.init_hidden(len(group)))
             log_probs[group] = F.log_softmax(out.logits[-1].float(), dim=-1).cpu()
             for k, j in enumerate(group):
-                states[j] = [(h[:, k:k + 1], c[:, k:k + 1]) for h, c in out.hidden]
+                states[j] = _column(out.hidden, k)
         return log_probs, states
 
     # -- batched reading ------------------------------------------------------------
@@ -146,9 +150,16 @@ class Predictor:
         """The k most likely next tokens after ``context``, with their probabilities."""
         if k < 1:
             raise AwdlstmError(f"k={k}: must be a positive integer")
-        log_probs = self.next_log_probs([self.ids(context)])[0]
+        return self.top(self.next_log_probs([self.ids(context)])[0], k)
+
+    def top(self, log_probs: torch.Tensor, k: int) -> list[tuple[str, float]]:
+        """The k most likely tokens of a (V,) log-probability vector, with their probabilities."""
         top = torch.topk(log_probs, min(k, log_probs.numel()))
         return [(self.vocab.itos[i], float(p)) for p, i in zip(top.values.exp(), top.indices)]
+
+    def token_scores(self, tokens: list[str], ids: list[int], logp: torch.Tensor) -> TokenScores:
+        """A text's tokens as written, their ids and ``token_log_probs``' (len + 1,) row."""
+        return TokenScores(tokens + [EOS], self.vocab.decode(ids) + [EOS], logp.tolist())
 
     def score(self, texts: list[str], batch_size: int = 64, where: str = "text") -> list[TokenScores]:
         """Per-token log-probabilities of each text (then ``<eos>``). Texts are sorted by
@@ -161,10 +172,12 @@ class Predictor:
             chunk = order[start:start + batch_size]
             for j, lp in zip(chunk, self.token_log_probs([ids[j] for j in chunk])):
                 logps[j] = lp
-        out = []
-        for tok, i, lp in zip(tokens, ids, logps):
-            out.append(TokenScores(tok + [EOS], self.vocab.decode(i) + [EOS], lp.tolist()))
-        return out
+        return [self.token_scores(tok, i, lp) for tok, i, lp in zip(tokens, ids, logps)]
+
+
+def _column(hidden: State, j: int) -> State:
+    """Column j of a batched state, as a batch-1 state (views, no copies)."""
+    return [(h[:, j:j + 1], c[:, j:j + 1]) for h, c in hidden]
 
 
 def load(path: str | Path, device: str | None = None) -> Predictor:

@@ -48,9 +48,9 @@ class AdaptiveSoftmax(nn.Module):
         lo, hi = self.cutoffs[i], self.cutoffs[i + 1]
         return F.log_softmax(F.linear(x, self.weight[lo:hi], self.bias[lo:hi]).float(), dim=-1)
 
-    def target_log_prob(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def target_log_prob(self, x: torch.Tensor, targets: torch.Tensor, columns=None) -> torch.Tensor:
         """x (..., E), targets (...) -> log p(target) (...) in fp32, computing each cluster
-        only for the tokens that need it."""
+        only for the tokens that need it. ``columns`` is unused: the head draws no masks."""
         shape = targets.shape
         x, y = x.reshape(-1, x.size(-1)), targets.reshape(-1)
         head = self._head_log_probs(x)  # (N, c_1 + n)
@@ -67,8 +67,8 @@ class AdaptiveSoftmax(nn.Module):
             out = out.index_add(0, idx, within.gather(1, (y[idx] - self.cutoffs[i]).unsqueeze(1)).squeeze(1))
         return out.view(shape)
 
-    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., E) -> (..., V) log-probabilities over the whole vocabulary, fp32."""
+    def log_probs(self, x: torch.Tensor, columns=None) -> torch.Tensor:
+        """x (..., E) -> (..., V) log-probabilities over the whole vocabulary, fp32 (``columns``: unused)."""
         flat = x.reshape(-1, x.size(-1))
         head = self._head_log_probs(flat)
         parts = [head[:, : self.shortlist]]

@@ -103,15 +103,11 @@ class LanguageModel(nn.Module):
                 x = self.hidden_dropout(x, columns)  # (T, B, H)
         raw_output = x
         dropped = self.output_dropout(raw_output, columns)
-        if isinstance(self.decoder, MixtureOfSoftmaxes):
+        if isinstance(self.decoder, (AdaptiveSoftmax, MixtureOfSoftmaxes)):  # heads that give log-probabilities
             if targets is not None:
                 return LMOutput(None, new_hidden, raw_output, dropped,
                                 self.decoder.target_log_prob(dropped, targets, columns))
             return LMOutput(self.decoder.log_probs(dropped, columns), new_hidden, raw_output, dropped)
-        if isinstance(self.decoder, AdaptiveSoftmax):
-            if targets is not None:
-                return LMOutput(None, new_hidden, raw_output, dropped, self.decoder.target_log_prob(dropped, targets))
-            return LMOutput(self.decoder.log_probs(dropped), new_hidden, raw_output, dropped)
         logits = self.decoder(dropped)  # (T, B, V)
         target_logp = None
         if targets is not None:  # in fp32 whatever the autocast dtype

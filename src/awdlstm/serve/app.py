@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import AwdlstmError
 from ..inference.generate import filter_logits
 from ..inference.predictor import Predictor
-from ..inference.text import detokenize
+from ..inference.text import detokenize, encode
 from .batcher import Batcher
 
 MAX_TEXT = 5000  # characters per text
@@ -99,12 +98,11 @@ def create_app(predictor: Predictor, max_batch: int = 32, max_wait: float = 0.00
     async def rejected(request: Request, exc: AwdlstmError):
         return _error(400, str(exc))
 
-    def ids(text: str, where: str) -> list[int]:
-        return predictor.ids(text, where)
+    page_html = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
-        return (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+        return page_html
 
     @app.get("/health")
     async def health() -> dict:
@@ -113,28 +111,26 @@ def create_app(predictor: Predictor, max_batch: int = 32, max_wait: float = 0.00
 
     @app.post("/next")
     async def next_words(req: NextRequest) -> dict:
-        log_probs = await batcher.submit("next", ids(req.context, "context"))
-        top = torch.topk(log_probs, min(req.k, log_probs.numel()))
+        log_probs = await batcher.submit("next", predictor.ids(req.context, "context"))
         return {"context": predictor.tokens(req.context),
-                "next": [{"token": vocab.itos[i], "prob": float(p)} for p, i in zip(top.values.exp(), top.indices)]}
+                "next": [{"token": t, "prob": p} for t, p in predictor.top(log_probs, req.k)]}
 
     @app.post("/score")
     async def score(req: ScoreRequest) -> dict:
-        encoded = [ids(t, f"texts[{i}]") for i, t in enumerate(req.texts)]
+        tokens = [predictor.tokens(t) for t in req.texts]
+        encoded = [encode(tok, vocab, f"texts[{i}]") for i, tok in enumerate(tokens)]
         logps = await asyncio.gather(*(batcher.submit("score", e) for e in encoded))
         results = []
-        for text, e, lp in zip(req.texts, encoded, logps):
-            tokens = predictor.tokens(text) + ["<eos>"]
-            scored = vocab.decode(e) + ["<eos>"]
-            values = lp.tolist()
-            results.append({"logprob": sum(values), "bits": -sum(values) / math.log(2),
-                            "tokens": [{"token": t, "scored_as": s, "logprob": v, "surprisal_bits": -v / math.log(2)}
-                                       for t, s, v in zip(tokens, scored, values)]})
+        for tok, e, lp in zip(tokens, encoded, logps):
+            s = predictor.token_scores(tok, e, lp)
+            results.append({"logprob": s.total, "bits": sum(s.surprisal_bits),
+                            "tokens": [{"token": t, "scored_as": a, "logprob": v, "surprisal_bits": b}
+                                       for t, a, v, b in zip(s.tokens, s.scored_as, s.logp, s.surprisal_bits)]})
         return {"results": results}
 
     @app.post("/generate")
     async def generate(req: GenerateRequest):
-        context = ids(req.prompt, "prompt")
+        context = predictor.ids(req.prompt, "prompt")
         gen = torch.Generator().manual_seed(req.seed) if req.seed is not None else None
 
         async def stream():

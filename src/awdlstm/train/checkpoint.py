@@ -33,7 +33,7 @@ FORMAT = "awdlstm-checkpoint-1"
 TMP_SUFFIX = ".tmp"
 
 
-def _dedupe(prefix: str, state: dict[str, torch.Tensor], tensors: dict, aliases: dict) -> None:
+def dedupe_tied(prefix: str, state: dict[str, torch.Tensor], tensors: dict, aliases: dict) -> None:
     """Add ``state`` under ``prefix``; tensors sharing storage (tied weights) are stored once."""
     seen: dict[tuple, str] = {}
     for name, t in state.items():
@@ -52,7 +52,7 @@ def save_checkpoint(path: Path, tensors_by_prefix: dict[str, dict[str, torch.Ten
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
     for prefix, state in tensors_by_prefix.items():
-        _dedupe(prefix, state, tensors, aliases)
+        dedupe_tied(prefix, state, tensors, aliases)
     header = {"format": FORMAT, "aliases": aliases, **meta}
     tmp = None
     try:

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import AwdlstmError
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, dedupe_tied
 
 FORMAT = "awdlstm-model-1"
 CONFIG, WEIGHTS, VOCAB, CARD = "config.json", "model.safetensors", "vocab.json", "README.md"
@@ -36,14 +36,7 @@ def write_model_folder(ckpt: Checkpoint, out: Path, card: str) -> list[Path]:
     if out.is_dir() and any(out.iterdir()):
         raise AwdlstmError(f"--out {out}: folder is not empty; choose a new or empty folder")
     weights, tied = {}, {}
-    seen: dict[tuple, str] = {}
-    for name, t in ckpt.weights().items():
-        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
-        if key in seen:  # the tied decoder: the same storage as the embedding
-            tied[name] = seen[key]
-            continue
-        seen[key] = name
-        weights[name] = t.contiguous()
+    dedupe_tied("", ckpt.weights(), weights, tied)  # the tied decoder is stored once, as the embedding
     level, tokenizer = ckpt.text_format()
     itos = ckpt.vocab()
     config = {"format": FORMAT, "level": level, "tokenizer": tokenizer, "vocab_size": len(itos),
