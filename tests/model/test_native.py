@@ -172,3 +172,24 @@ def test_a_build_in_progress_elsewhere_is_announced_and_waited_for_with_a_limit(
     assert "waiting for another process to finish compiling the CPU kernels" in proc.stderr
     assert "pid 4242" in proc.stderr and "gave up after 1 s" in proc.stderr
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 4, 5])
+def test_mogrifier_kernels_match_the_pytorch_loops(kernels, monkeypatch, rounds):
+    from awdlstm.model.mogrifier import MogrifierLayer
+
+    torch.manual_seed(rounds)
+    layer = MogrifierLayer(9, 11, rounds=rounds)
+    x = torch.randn(6, 4, 9, requires_grad=True)
+    state = (torch.randn(1, 4, 11), torch.randn(1, 4, 11))
+    w = torch.randn(6, 4, 11)
+
+    def run():
+        out, (h, c) = layer(x, state)
+        grads = torch.autograd.grad((out * w).sum() + 0.5 * h.sum() + c.sum(), [x] + list(layer.parameters()))
+        return [out, h, c, *grads]
+
+    compiled = run()
+    monkeypatch.setattr(native, "usable", lambda *tensors: False)
+    for got, want in zip(compiled, run()):
+        torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)

@@ -300,6 +300,169 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
   return {dgates, dh0, dc};
 }
 
+// ---------------------------------------------------------------- Mogrifier LSTM
+// The loops of MogrifierFunction (awdlstm/model/mogrifier.py documents the math). mats are
+// Q^1, R^2, Q^3, …; each round's product and the gates' product go through StepGemm, each
+// round's σ and gating and the LSTM cell are one pointwise pass.
+
+// Forward. Returns xs (nq+1, T, B, m: x_t, x^1, x^3, …), hs (nr+1, T, B, n: h_{t-1}, h^2, …),
+// xh (T, B, m+n: the last x^i and h^i), acts (T, B, 4n), cs (T+1, B, n), tcs (T, B, n:
+// tanh c_t), out (T, B, n), then one (T, B, rows) tensor per round holding its σ.
+std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
+                                          const at::Tensor& w, const at::Tensor& bias,
+                                          const std::vector<at::Tensor>& mats) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "mogrifier_forward: float32 expected");
+  const int64_t T = x.size(0), B = x.size(1), m = x.size(2), n = h0.size(1), R = mats.size();
+  const int64_t nq = (R + 1) / 2, nr = R / 2, mn = m + n;
+  const auto opt = x.options();
+  auto xs = at::empty({nq + 1, T, B, m}, opt), hs = at::empty({nr + 1, T, B, n}, opt);
+  auto xh = at::empty({T, B, mn}, opt), acts = at::empty({T, B, 4 * n}, opt);
+  auto cs = at::empty({T + 1, B, n}, opt), tcs = at::empty({T, B, n}, opt), out = at::empty({T, B, n}, opt);
+  std::vector<at::Tensor> sig;
+  std::vector<StepGemm> round_gemm;
+  for (const auto& q : mats) {
+    sig.push_back(at::empty({T, B, q.size(0)}, opt));
+    round_gemm.emplace_back(q, B);  // driver (B, cols) -> driver q^T (B, rows)
+  }
+  const StepGemm gates_gemm(w, B);  // [x, h] (B, m+n) -> (B, 4n)
+  xs[0].copy_(x);
+  cs[0].copy_(c0);
+  hs[0][0].copy_(h0);
+  const auto bc = bias.contiguous();
+  const float* bp = bc.data_ptr<float>();
+  float *XS = xs.data_ptr<float>(), *HS = hs.data_ptr<float>(), *XH = xh.data_ptr<float>(),
+        *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = tcs.data_ptr<float>(), *O = out.data_ptr<float>();
+  auto xrow = [&](int64_t k, int64_t t) { return XS + (k * T + t) * B * m; };
+  auto hrow = [&](int64_t k, int64_t t) { return HS + (k * T + t) * B * n; };
+  for (int64_t t = 0; t < T; ++t) {
+    if (t > 0) std::copy(O + (t - 1) * B * n, O + t * B * n, hrow(0, t));
+    for (int64_t i = 0; i < R; ++i) {
+      const int64_t k = i / 2;
+      const bool odd_round = i % 2 == 0;  // round i+1: Q gates x, R gates h
+      const auto driver = odd_round ? hs[k][t] : xs[k + 1][t];
+      const auto pre = round_gemm[i](driver).contiguous();
+      const float* pp = pre.data_ptr<float>();
+      float* s = sig[i].data_ptr<float>() + t * B * mats[i].size(0);
+      const float* gated = odd_round ? xrow(k, t) : hrow(k, t);
+      float* dst = odd_round ? xrow(k + 1, t) : hrow(k + 1, t);
+      const int64_t len = B * mats[i].size(0);
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        const float sj = sigm(pp[j]);
+        s[j] = sj;
+        dst[j] = 2.f * sj * gated[j];
+      }
+    }
+    float* xht = XH + t * B * mn;
+    const float *xl = xrow(nq, t), *hl = hrow(nr, t);
+    for (int64_t b = 0; b < B; ++b) {
+      std::copy(xl + b * m, xl + (b + 1) * m, xht + b * mn);
+      std::copy(hl + b * n, hl + (b + 1) * n, xht + b * mn + m);
+    }
+    const auto g = gates_gemm(xh[t]).contiguous();
+    const float* gp = g.data_ptr<float>();
+    float* a = A + t * B * 4 * n;
+    const float* cp = C + t * B * n;
+    float *cn = C + (t + 1) * B * n, *tc = TC + t * B * n, *h = O + t * B * n;
+    for (int64_t b = 0; b < B; ++b) {
+      const float* __restrict__ gb = gp + b * 4 * n;
+      float* __restrict__ ab = a + b * 4 * n;
+#pragma omp simd
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t j = b * n + k;
+        const float ig = sigm(gb[k] + bp[k]), fg = sigm(gb[n + k] + bp[n + k]),
+                    gg = tanh_(gb[2 * n + k] + bp[2 * n + k]), og = sigm(gb[3 * n + k] + bp[3 * n + k]);
+        ab[k] = ig; ab[n + k] = fg; ab[2 * n + k] = gg; ab[3 * n + k] = og;
+        const float c = fg * cp[j] + ig * gg;
+        cn[j] = c;
+        const float tj = tanh_(c);
+        tc[j] = tj;
+        h[j] = og * tj;
+      }
+    }
+  }
+  std::vector<at::Tensor> result{xs, hs, xh, acts, cs, tcs, out};
+  result.insert(result.end(), sig.begin(), sig.end());
+  return result;
+}
+
+// Backward's reverse loop. Returns dx (T, B, m), dh_0, dc_0, dgates (T, B, 4n), then each
+// round's pre-activation gradient (T, B, rows); the caller forms every weight gradient from
+// these with one product each.
+std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at::Tensor& grad_h,
+                                           const at::Tensor& grad_c, const at::Tensor& w,
+                                           const std::vector<at::Tensor>& mats, const at::Tensor& xs,
+                                           const at::Tensor& hs, const at::Tensor& acts, const at::Tensor& cs,
+                                           const at::Tensor& tcs, const std::vector<at::Tensor>& sig) {
+  const int64_t T = acts.size(0), B = acts.size(1), n = acts.size(2) / 4, m = xs.size(3), R = mats.size();
+  const int64_t mn = m + n;
+  const auto opt = acts.options();
+  const auto go = grad_out.contiguous();
+  auto dgates = at::empty({T, B, 4 * n}, opt), dx = at::empty({T, B, m}, opt);
+  auto dh = grad_h.contiguous().clone(), dc = grad_c.contiguous().clone();
+  auto gx = at::empty({B, m}, opt), gh = at::empty({B, n}, opt);
+  std::vector<at::Tensor> dpres;
+  std::vector<StepGemm> round_gemm_t;
+  for (const auto& q : mats) {
+    dpres.push_back(at::empty({T, B, q.size(0)}, opt));
+    round_gemm_t.emplace_back(q.t(), B);  // dpre (B, rows) -> dpre q (B, cols)
+  }
+  const StepGemm gates_gemm_t(w.t(), B);  // dgates (B, 4n) -> dgates w (B, m+n)
+  const float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = tcs.data_ptr<float>(),
+              *GO = go.data_ptr<float>(), *XS = xs.data_ptr<float>(), *HS = hs.data_ptr<float>();
+  float *DG = dgates.data_ptr<float>(), *dhp = dh.data_ptr<float>(), *dcp = dc.data_ptr<float>(),
+        *gxp = gx.data_ptr<float>(), *ghp = gh.data_ptr<float>();
+  for (int64_t t = T - 1; t >= 0; --t) {
+    const float *a = A + t * B * 4 * n, *cp = C + t * B * n, *tc = TC + t * B * n, *gop = GO + t * B * n;
+    float* dg = DG + t * B * 4 * n;
+    for (int64_t b = 0; b < B; ++b) {
+      const float* __restrict__ ab = a + b * 4 * n;
+      float* __restrict__ dgb = dg + b * 4 * n;
+#pragma omp simd
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t j = b * n + k;
+        const float ig = ab[k], fg = ab[n + k], gg = ab[2 * n + k], og = ab[3 * n + k];
+        const float dht = dhp[j] + gop[j], tj = tc[j];
+        const float dct = dcp[j] + dht * og * (1.f - tj * tj);
+        dgb[k] = dct * gg * ig * (1.f - ig);
+        dgb[n + k] = dct * cp[j] * fg * (1.f - fg);
+        dgb[2 * n + k] = dct * ig * (1.f - gg * gg);
+        dgb[3 * n + k] = dht * tj * og * (1.f - og);
+        dcp[j] = dct * fg;
+      }
+    }
+    const auto dxh = gates_gemm_t(dgates[t]).contiguous();
+    const float* dxhp = dxh.data_ptr<float>();
+    for (int64_t b = 0; b < B; ++b) {
+      std::copy(dxhp + b * mn, dxhp + b * mn + m, gxp + b * m);
+      std::copy(dxhp + b * mn + m, dxhp + (b + 1) * mn, ghp + b * n);
+    }
+    for (int64_t i = R - 1; i >= 0; --i) {
+      const int64_t k = i / 2, rows = mats[i].size(0);
+      const bool odd_round = i % 2 == 0;
+      // Round i+1 made new = 2 s ⊙ gated with s = σ(pre): the new value's gradient g gives
+      // dpre = g ⊙ gated ⊙ 2 s (1 - s) and, for the gated value, g ⊙ 2 s.
+      float* g = odd_round ? gxp : ghp;
+      const float* gated = odd_round ? XS + (k * T + t) * B * m : HS + (k * T + t) * B * n;
+      const float* s = sig[i].data_ptr<float>() + t * B * rows;
+      float* dpre = dpres[i].data_ptr<float>() + t * B * rows;
+      const int64_t len = B * rows;
+#pragma omp simd
+      for (int64_t j = 0; j < len; ++j) {
+        const float sj = s[j];
+        dpre[j] = g[j] * gated[j] * 2.f * sj * (1.f - sj);
+        g[j] *= 2.f * sj;
+      }
+      (odd_round ? gh : gx).add_(round_gemm_t[i](dpres[i][t]));
+    }
+    dx[t].copy_(gx);
+    dh.copy_(gh);
+  }
+  std::vector<at::Tensor> result{dx, dh, dc, dgates};
+  result.insert(result.end(), dpres.begin(), dpres.end());
+  return result;
+}
+
 // x * keep / (1 - p'), keep drawn as above with `dropped` of the 65536 levels dropped
 // (p' = dropped / 65536: the caller rounds p).
 at::Tensor dropconnect(const at::Tensor& x, int64_t dropped, int64_t seed) {
@@ -326,4 +489,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("dropconnect", &dropconnect, "x * Philox keep mask / (1 - p)");
   m.def("step_forward", &step_forward, "per-step LSTM forward");
   m.def("step_backward", &step_backward, "per-step LSTM backward");
+  m.def("mogrifier_forward", &mogrifier_forward, "Mogrifier LSTM forward");
+  m.def("mogrifier_backward", &mogrifier_backward, "Mogrifier LSTM backward's reverse loop");
 }

@@ -12,9 +12,10 @@ then the LSTM step on the last x^i and h^i (gate order i, f, g, o, as nn.LSTM). 
 gradient reaches the raw parameter through the mask.
 
 The parameters of the LSTM step are an ``nn.LSTM``'s, as in the other layers. x_t depends
-on h_{t-1}, so no input-side product can be done for all steps at once; the loop is a
-TorchScript function (one implementation for training, evaluation and ONNX export, whose
-loop stays a loop over a dynamic T).
+on h_{t-1}, so no input-side product can be done for all steps at once: every round is a
+product per step. ``MogrifierFunction`` runs the loop without autograd and has a
+hand-written backward; on CPU in float32 both loops are compiled (awdlstm/csrc/kernels.cpp),
+elsewhere they run as PyTorch ops here.
 """
 
 from __future__ import annotations
@@ -24,34 +25,131 @@ import math
 import torch
 from torch import nn
 
-from .masks import Columns
-from .script import script
+from . import native as _native
+from .masks import Columns, no_autocast
 from .weight_drop import drop_weight
 
 
-@script
-def mogrifier_recurrence(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_ih: torch.Tensor,
-                         w_hh: torch.Tensor, bias: torch.Tensor, qs: list[torch.Tensor], rs: list[torch.Tensor]):
-    """x (T, B, m), h and c (B, n); qs[j] = Q^{2j+1} (m, n), rs[j] = R^{2j+2} (n, m), in the
-    order the rounds use them -> outputs (T, B, n), h_T, c_T."""
-    n = h.size(1)
-    outs = []
-    for t in range(x.size(0)):
-        xt, ht = x[t], h
-        for i in range(len(qs) + len(rs)):
-            if i % 2 == 0:
-                xt = 2 * torch.sigmoid(torch.mm(ht, qs[i // 2].t())) * xt
-            else:
-                ht = 2 * torch.sigmoid(torch.mm(xt, rs[i // 2].t())) * ht
-        gates = torch.addmm(bias, xt, w_ih.t()) + torch.mm(ht, w_hh.t())
-        i_g = torch.sigmoid(gates[:, :n])
-        f_g = torch.sigmoid(gates[:, n:2 * n])
-        g_g = torch.tanh(gates[:, 2 * n:3 * n])
-        o_g = torch.sigmoid(gates[:, 3 * n:])
-        c = f_g * c + i_g * g_g
-        h = o_g * torch.tanh(c)
-        outs.append(h)
-    return torch.stack(outs), h, c
+class MogrifierFunction(torch.autograd.Function):
+    """The recurrence above with a hand-written backward. Autograd through the loop records
+    every round's product and pointwise op per step and computes each weight gradient once
+    per step; here the forward keeps each round's operands and gates, the reverse loop
+    carries only the gradients of x and h through the rounds (one product per round and
+    one for the gates), and every weight gradient (W_ih, W_hh, b, each Q and R) is one
+    matrix product over all T·B rows after the loop."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, bias, *mats):
+        """x (T, B, m), h0 and c0 (B, n), w_ih (4n, m), w_hh (4n, n), bias (4n), mats
+        Q^1, R^2, Q^3, … -> outputs (T, B, n), h_T, c_T."""
+        w = torch.cat([w_ih, w_hh], 1)  # (4n, m + n): one product for both halves of the gates
+        ctx.native = _native.usable(x, h0, c0, w, bias, *mats)
+        if ctx.native:
+            xs, hs, xh, acts, cs, tcs, out, *sig = _native.native().mogrifier_forward(x, h0, c0, w, bias, list(mats))
+        else:
+            xs, hs, xh, acts, cs, tcs, out, sig = _forward_loop(x, h0, c0, w, bias, mats)
+        ctx.save_for_backward(w, xs, hs, xh, acts, cs, tcs, *mats, *sig)
+        return out, out[-1].clone(), cs[-1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_h, grad_c):
+        w, xs, hs, xh, acts, cs, tcs, *rest = ctx.saved_tensors
+        mats, sig = rest[:len(rest) // 2], rest[len(rest) // 2:]
+        # Autograd materializes the gradient of an unused output as zeros, so none is None.
+        if ctx.native:
+            dx, dh, dc, dgates, *dpres = _native.native().mogrifier_backward(
+                grad_out, grad_h, grad_c, w, list(mats), xs, hs, acts, cs, tcs, list(sig))
+        else:
+            dx, dh, dc, dgates, dpres = _backward_loop(grad_out, grad_h, grad_c, w, mats, xs, hs, acts, cs, tcs, sig)
+        T, B, n4 = acts.shape
+        m, rows = xs.size(3), T * B
+        dw = dgates.reshape(rows, n4).t() @ xh.reshape(rows, -1)  # (4n, m + n)
+        dmats = []
+        for i, dpre in enumerate(dpres):  # Q: (m, rows) @ h^{2k} (rows, n); R: (n, rows) @ x^{2k+1} (rows, m)
+            driver = hs[i // 2] if i % 2 == 0 else xs[i // 2 + 1]
+            dmats.append(dpre.reshape(rows, -1).t() @ driver.reshape(rows, -1))
+        return (dx, dh, dc, dw[:, :m], dw[:, m:], dgates.sum((0, 1)), *dmats)
+
+
+def _forward_loop(x, h0, c0, w, bias, mats):
+    """MogrifierFunction's forward in PyTorch ops (other dtypes and devices, or no
+    compiler); the same outputs as the compiled ``mogrifier_forward``."""
+    T, B, m = x.shape
+    n = h0.size(1)
+    wt = w.t()
+    xs = x.new_empty(len(mats[0::2]) + 1, T, B, m)  # x^{-1} = x_t, x^1, x^3, …
+    hs = x.new_empty(len(mats[1::2]) + 1, T, B, n)  # h^0 = h_{t-1}, h^2, h^4, …
+    sig = [x.new_empty(T, B, q.size(0)) for q in mats]  # σ(Q h) or σ(R x) of each round
+    xh = x.new_empty(T, B, m + n)  # the last x^i and h^i side by side, the gates' input
+    acts = x.new_empty(T, B, 4 * n)  # i, f, g, o after their nonlinearities
+    cs = x.new_empty(T + 1, B, n)  # c_0 … c_T
+    tcs = x.new_empty(T, B, n)  # tanh(c_t)
+    out = x.new_empty(T, B, n)  # h_1 … h_T
+    xs[0] = x
+    cs[0] = c0
+    h = h0
+    for t in range(T):
+        hs[0, t] = h
+        for i, mat in enumerate(mats):
+            k, s = i // 2, sig[i][t]
+            if i % 2 == 0:  # x^{2k+1} = 2 σ(Q h^{2k}) ⊙ x^{2k-1}
+                torch.sigmoid(hs[k, t] @ mat.t(), out=s)
+                torch.mul(s, xs[k, t], out=xs[k + 1, t]).mul_(2)
+            else:  # h^{2k+2} = 2 σ(R x^{2k+1}) ⊙ h^{2k}
+                torch.sigmoid(xs[k + 1, t] @ mat.t(), out=s)
+                torch.mul(s, hs[k, t], out=hs[k + 1, t]).mul_(2)
+        xh[t, :, :m] = xs[-1, t]
+        xh[t, :, m:] = hs[-1, t]
+        gates = torch.addmm(bias, xh[t], wt)
+        a = acts[t]
+        torch.sigmoid(gates, out=a)
+        torch.tanh(gates[:, 2 * n:3 * n], out=a[:, 2 * n:3 * n])
+        torch.addcmul(a[:, :n] * a[:, 2 * n:3 * n], a[:, n:2 * n], cs[t], out=cs[t + 1])
+        h = torch.mul(a[:, 3 * n:], torch.tanh(cs[t + 1], out=tcs[t]), out=out[t])
+    return xs, hs, xh, acts, cs, tcs, out, sig
+
+
+def _backward_loop(grad_out, grad_h, grad_c, w, mats, xs, hs, acts, cs, tcs, sig):
+    """The reverse loop of MogrifierFunction's backward in PyTorch ops, as the compiled
+    ``mogrifier_backward``: -> dx (T, B, m), dh_0, dc_0, dgates (T, B, 4n) and each round's
+    pre-activation gradient (T, B, rows)."""
+    T, B, n4 = acts.shape
+    n, m = n4 // 4, xs.size(3)
+    i_, f_, g_, o_ = (acts[..., k * n:(k + 1) * n] for k in range(4))
+    # Derivative factors that do not depend on the carried gradient, for all steps at once.
+    a3 = torch.stack([g_ * i_ * (1 - i_), cs[:-1] * f_ * (1 - f_), i_ * (1 - g_ * g_)], 2)  # (T, B, 3, n)
+    a_o = o_ * (1 - o_) * tcs
+    bc = o_ * (1 - tcs * tcs)
+    # Round i made new = 2 s ⊙ gated with s = σ(pre): the new value's gradient g gives
+    # dpre = g ⊙ gated ⊙ 2 s (1 - s) and, for the gated value, g ⊙ 2 s.
+    two_s = [2 * s for s in sig]
+    dsig = [2 * s * (1 - s) for s in sig]
+    dgates = torch.empty_like(acts)
+    dpres = [torch.empty_like(s) for s in sig]
+    dx = torch.empty_like(xs[0])
+    dh, dc = grad_h.clone(), grad_c.clone()
+    for t in range(T - 1, -1, -1):
+        dh = dh + grad_out[t]
+        dc = torch.addcmul(dc, dh, bc[t])
+        dg = dgates[t]
+        torch.mul(dc.unsqueeze(1), a3[t], out=dg[:, :3 * n].view(B, 3, n))
+        torch.mul(dh, a_o[t], out=dg[:, 3 * n:])
+        dc = dc * f_[t]
+        dxh = dg @ w  # (B, m + n)
+        gx, gh = dxh[:, :m], dxh[:, m:]
+        for i in range(len(mats) - 1, -1, -1):
+            k, mat = i // 2, mats[i]
+            if i % 2 == 0:  # gx is ∂L/∂x^{2k+1}; the round gated x^{2k-1} by σ(Q h^{2k})
+                dpre = torch.mul(gx * xs[k, t], dsig[i][t], out=dpres[i][t])
+                gh = torch.addmm(gh, dpre, mat)
+                gx = gx * two_s[i][t]
+            else:  # gh is ∂L/∂h^{2k+2}; the round gated h^{2k} by σ(R x^{2k+1})
+                dpre = torch.mul(gh * hs[k, t], dsig[i][t], out=dpres[i][t])
+                gx = torch.addmm(gx, dpre, mat)
+                gh = gh * two_s[i][t]
+        dx[t] = gx
+        dh = gh
+    return dx, dh, dc, dgates, dpres
 
 
 class MogrifierLayer(nn.Module):
@@ -86,8 +184,10 @@ class MogrifierLayer(nn.Module):
         if self.training and self.weight_drop > 0:
             w_hh = drop_weight(w_hh, self.weight_drop)
         mats = self.matrices()
-        out, h, c = mogrifier_recurrence(x, state[0][0], state[1][0], lstm.weight_ih_l0, w_hh,
-                                         lstm.bias_ih_l0 + lstm.bias_hh_l0, mats[0::2], mats[1::2])
+        with no_autocast(x.device):  # the recurrence runs in the weights' dtype
+            dtype = w_hh.dtype
+            out, h, c = MogrifierFunction.apply(x.to(dtype), state[0][0].to(dtype), state[1][0].to(dtype),
+                                                lstm.weight_ih_l0, w_hh, lstm.bias_ih_l0 + lstm.bias_hh_l0, *mats)
         return out, (h.unsqueeze(0), c.unsqueeze(0))
 
     def init_state(self, batch_size: int):
