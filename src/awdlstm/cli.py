@@ -16,7 +16,7 @@ def _data(args) -> None:
     if args.corpus == "synthetic":
         spec = SyntheticSpec(openers=args.openers, fillers=args.fillers, stop=args.stop,
                              train_lines=args.train_lines, eval_lines=args.eval_lines, seed=args.seed)
-        print(synthetic_summary(spec, args.out))
+        print(synthetic_summary(spec, args.out, args.labelled))
     else:
         print(data_summary(args.corpus, args.data_dir, args.level, args.tokenizer,
                            download=not args.no_download))
@@ -34,7 +34,26 @@ def _train(args) -> None:
 
 def _finetune(args) -> None:
     from . import commands
-    commands.finetune(args.run_dir, device=args.device)
+    commands.finetune(args.run_dir, device=args.device, corpus=args.corpus, out=args.out, sets=args.set,
+                      minutes=args.minutes)
+
+
+def _distill(args) -> None:
+    from . import commands
+    commands.distill(args.teacher, args.preset, args.set, args.out, args.resume, corpus=args.corpus,
+                     device=args.device, minutes=args.minutes, temperature=args.temperature,
+                     soft_weight=args.soft_weight, hard_weight=args.hard_weight,
+                     square_temperature=args.square_temperature, command=args.command_line)
+
+
+def _classify(args) -> None:
+    from .classify import commands
+    if args.action == "train":
+        commands.classify_train(args.lm, args.data, args.out, args.set, device=args.device)
+    elif args.action == "eval":
+        commands.classify_eval(args.model, args.data, device=args.device)
+    else:
+        commands.classify_predict(args.model, args.file, device=args.device)
 
 
 def _eval(args) -> None:
@@ -132,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--stop", type=float, default=0.25)
     g.add_argument("--train-lines", type=int, default=6000)
     g.add_argument("--eval-lines", type=int, default=600)
+    g.add_argument("--labelled", action="store_true", help="write train/valid/test.tsv of label<TAB>line for "
+                                                            "`classify` (label: does w0 occur in the line); needs --out")
     d.set_defaults(func=_data)
 
     t = sub.add_parser("train", help="train a model (default preset: cpu-ptb)")
@@ -147,10 +168,60 @@ def build_parser() -> argparse.ArgumentParser:
     _device_option(t, "the preset's train.device, auto")
     t.set_defaults(func=_train)
 
-    f = sub.add_parser("finetune", help="continue from the best averaged weights with ASGD (NT-ASGD fine-tuning)")
-    f.add_argument("run_dir")
+    f = sub.add_parser("finetune", help="continue from the best averaged weights with ASGD (NT-ASGD fine-tuning); "
+                                        "with --corpus, fine-tune on another corpus and vocabulary (ULMFiT)")
+    f.add_argument("run_dir", metavar="RUN")
+    f.add_argument("--corpus", help="fine-tune the language model on this corpus (name or folder): shared words "
+                                    "keep their embeddings, new ones start from the mean")
+    f.add_argument("--out", help="with --corpus: the new run folder (default runs/<RUN>-to-<corpus>)")
+    f.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --corpus: override the run's config, e.g. --set train.schedule=stlr "
+                        "--set train.lr_layer_decay=2.6 --set train.epochs=3")
+    f.add_argument("--minutes", type=float, metavar="N", help="with --corpus: wall-clock budget in minutes")
     _device_option(f, "the run's train.device")
     f.set_defaults(func=_finetune)
+
+    ds = sub.add_parser("distill", help="train a student model on a teacher's corpus and softened distribution: "
+                                        "w_soft T^2 KL(teacher_T || student_T) + w_hard CE")
+    ds.add_argument("teacher", nargs="?", metavar="TEACHER", help="the teacher's run, checkpoint or model folder")
+    ds.add_argument("--preset", help="the student's recipe (default cpu-ptb); its corpus is replaced by the "
+                                     "teacher's")
+    ds.add_argument("--corpus", help="another corpus with the teacher's vocabulary")
+    ds.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the student's config")
+    ds.add_argument("--out", help="run folder (default runs/distill-<preset>-<time>)")
+    ds.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted distillation exactly")
+    ds.add_argument("--minutes", type=float, metavar="N", help="wall-clock budget of training in minutes")
+    ds.add_argument("--temperature", type=float, help="T (default 2)")
+    ds.add_argument("--soft-weight", type=float, help="w_soft (default 0.5)")
+    ds.add_argument("--hard-weight", type=float, help="w_hard (default 0.5)")
+    ds.add_argument("--no-square-temperature", dest="square_temperature", action="store_const", const=False,
+                    help="leave out the T^2 factor of the soft loss")
+    _device_option(ds, "the preset's train.device, auto")
+    ds.set_defaults(func=_distill)
+
+    cl = sub.add_parser("classify", help="a text classifier on a language model's encoder (ULMFiT): train, eval, "
+                                         "predict")
+    clsub = cl.add_subparsers(dest="action", required=True)
+    ct = clsub.add_parser("train", help="train on label<TAB>text lines; prints accuracy and a confusion table",
+                          description="DATA: a file of label<TAB>text lines (.tsv or .txt; .csv: label,text "
+                                      "columns), or a folder with train and optionally valid/test files in that "
+                                      "format. Without a validation file, 10%% of the training lines are held out.")
+    ct.add_argument("lm", metavar="LM", help="the language model (run, checkpoint or model folder), best "
+                                             "fine-tuned on the texts to classify")
+    ct.add_argument("data", metavar="DATA")
+    ct.add_argument("--out", required=True, help="the classifier's folder")
+    ct.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="classifier settings, e.g. --set epochs=6 --set unfreeze=all (see awdlstm/classify/config.py)")
+    _device_option(ct)
+    ce = clsub.add_parser("eval", help="accuracy and confusion table on labelled lines")
+    ce.add_argument("model", metavar="CLASSIFIER", help="the folder `classify train --out` wrote")
+    ce.add_argument("data", metavar="DATA", help="a labelled file, or a folder (its test file, else valid)")
+    _device_option(ce)
+    cp = clsub.add_parser("predict", help="label each line of a file (- reads standard input)")
+    cp.add_argument("model", metavar="CLASSIFIER")
+    cp.add_argument("file")
+    _device_option(cp)
+    cl.set_defaults(func=_classify)
 
     e = sub.add_parser("eval", help="loss and perplexity (or bpc) of a checkpoint on a full split")
     e.add_argument("run", metavar="RUN|CKPT|MODEL_DIR")

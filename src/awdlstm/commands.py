@@ -80,11 +80,56 @@ def train(preset: str | None, corpus: str | None, sets: list[str], out: str | No
     return _run(trainer)
 
 
-def finetune(run_dir: str, log=print, device: str | None = None) -> dict:
+def distill(teacher: str | None, preset: str | None, sets: list[str], out: str | None, resume: str | None,
+            corpus: str | None = None, log=print, device: str | None = None, minutes: float | None = None,
+            temperature: float | None = None, soft_weight: float | None = None, hard_weight: float | None = None,
+            square_temperature: bool | None = None, command: str | None = None) -> dict:
+    """Train a student (``preset`` with ``sets``) on the teacher's corpus with the
+    distillation loss of train/distill.py; ``resume`` continues an interrupted one."""
+    if resume:
+        if teacher:
+            raise AwdlstmError("--resume takes the teacher from the run's checkpoint; drop TEACHER")
+        return train(None, None, [], None, resume, log, device)
+    if not teacher:
+        raise AwdlstmError("distill needs TEACHER (a run folder, checkpoint or model folder) or --resume RUN_DIR")
+    path = Path(teacher)
+    if not path.exists():
+        raise AwdlstmError(f"{teacher}: no such run folder, checkpoint or model folder (the teacher)")
+    from .train.run_folder import open_checkpoint
+    data = open_checkpoint(path).config().data
+    knobs = {"temperature": temperature, "soft_weight": soft_weight, "hard_weight": hard_weight,
+             "square_temperature": square_temperature}
+    # The student reads the teacher's corpus, unless --corpus names another (whose
+    # vocabulary must then be the same).
+    inherited = [f"data.{k}={v}" for k, v in (("corpus", data.corpus), ("data_dir", data.data_dir),
+                                               ("level", data.level), ("tokenizer", data.tokenizer))
+                 if not (k == "corpus" and corpus is not None)]
+    own = [f"distill.teacher={path.resolve()}"] + [f"distill.{k}={v}" for k, v in knobs.items() if v is not None]
+    preset = DEFAULT_PRESET if preset is None else preset
+    out = out or str(Path("runs") / f"distill-{preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return train(preset, corpus, inherited + sets + own, out, None, log, device, minutes, command)
+
+
+def finetune(run_dir: str, log=print, device: str | None = None, corpus: str | None = None,
+             out: str | None = None, sets: list[str] = (), minutes: float | None = None) -> dict:
+    """NT-ASGD fine-tuning of a run; with ``corpus``, language-model fine-tuning on another
+    corpus and vocabulary into the run folder ``out`` (train/transfer.py)."""
     path = Path(run_dir)
-    if not path.is_dir():
-        raise AwdlstmError(f"{path}: no such run folder")
-    return _run(start_finetune(path, _progress(), log, device))
+    if corpus is None:
+        if out is not None or sets or minutes is not None:
+            raise AwdlstmError("--out, --set and --minutes go with --corpus (fine-tuning on a new corpus); "
+                               "plain `finetune RUN` continues the run with averaged SGD in its own folder")
+        if not path.is_dir():
+            raise AwdlstmError(f"{path}: no such run folder")
+        return _run(start_finetune(path, _progress(), log, device))
+    from .train.transfer import start_transfer
+    if not path.exists():
+        raise AwdlstmError(f"{path}: no such run folder, checkpoint or model folder")
+    target = _folder(out, "--out") or Path("runs") / f"{path.name}-to-{Path(corpus).name}"
+    if (target / LAST).exists() or (target / BEST).exists():
+        raise AwdlstmError(f"{target} already holds a run; continue it with `awdlstm train --resume {target}` "
+                           f"or choose another --out")
+    return _run(start_transfer(path, corpus, target, list(sets), minutes, _progress(), log, device))
 
 
 # Cache settings of the spec (Grave et al. / AWD-LSTM): (window, theta, lambda).

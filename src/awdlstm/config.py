@@ -191,7 +191,8 @@ class TrainConfig(_Validated):
     schedule: str = param("ntasgd", "'ntasgd': switch to averaging on the non-monotone trigger; "
                           "'book': divide lr by lr_decay when validation does not improve; 'budget': warm "
                           "up, then decay to lr_floor as max_minutes runs out, averaging from average_from; "
-                          "'none'", ("ntasgd", "book", "budget", "none"))
+                          "'stlr': slanted triangular over all epochs' batches (ULMFiT); 'none'",
+                          ("ntasgd", "book", "budget", "stlr", "none"))
     lr: float = param(30.0, "initial learning rate", "positive")
     clip: float = param(0.25, "gradient clipping by global norm (0: off)", "nonneg")
     weight_decay: float = param(1.2e-6, "L2 penalty on all parameters", "nonneg")
@@ -208,6 +209,11 @@ class TrainConfig(_Validated):
     average_from: float = param(0.75, "schedule 'budget': fraction of the budget after which the evaluated "
                                 "weights are the running average of every step (1: never)", "unit")
     lr_decay: float = param(4.0, "book schedule: divisor of lr when validation does not improve", "positive")
+    stlr_cut: float = param(0.1, "schedule 'stlr': fraction of the batches over which lr rises (ULMFiT: 0.1)", "unit")
+    stlr_ratio: float = param(32.0, "schedule 'stlr': how much smaller the lowest lr is than the peak (ULMFiT: 32)",
+                              "positive")
+    lr_layer_decay: float = param(1.0, "discriminative learning rates: each layer below the top one trains at the "
+                                  "lr of the one above / this (ULMFiT: 2.6; 1: one lr for all)", "positive")
     finetune_epochs: int = param(300, "maximum epochs of `awdlstm finetune`", "positive")
     seed: int = param(141, "seed of every random draw (weights, dropout masks, BPTT lengths)")
     max_minutes: float = param(0.0, "wall-clock budget of the run in minutes (0: none)", "nonneg")
@@ -227,6 +233,12 @@ class TrainConfig(_Validated):
         if self.schedule == "budget" and self.when:
             raise AwdlstmError(f"train.when={self.when} cannot act with train.schedule='budget' (its decay sets lr); "
                                f"drop train.when or choose another schedule")
+        if self.schedule != "stlr" and (self.stlr_cut, self.stlr_ratio) != (0.1, 32.0):
+            raise AwdlstmError(f"train.stlr_cut={self.stlr_cut} / train.stlr_ratio={self.stlr_ratio} only act with "
+                               f"train.schedule='stlr' (now {self.schedule!r})")
+        if self.stlr_ratio < 1 or self.lr_layer_decay < 1:
+            raise AwdlstmError(f"train.stlr_ratio={self.stlr_ratio} and train.lr_layer_decay={self.lr_layer_decay} "
+                               f"must be >= 1 (1: off)")
         if self.precision == "fp16" and self.device == "cpu":
             raise AwdlstmError("train.precision='fp16' needs a CUDA device (train.device='cpu'); "
                                "on CPU use 'bf16' or 'fp32'")
@@ -249,7 +261,30 @@ def check_device(device: str, where: str) -> None:
     raise AwdlstmError(f"{where}={device!r} is not valid; choose auto, cpu, cuda or cuda:N")
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+@dataclass
+class DistillConfig(_Validated):
+    """Knowledge distillation: the model trains on a teacher's softened distribution too."""
+
+    SECTION = "distill"
+    teacher: str = param("", "the teacher's run folder, checkpoint or model folder (empty: no distillation)")
+    temperature: float = param(2.0, "T: both distributions are softmax(log p / T) in the soft loss", "positive")
+    soft_weight: float = param(0.5, "w_soft: weight of KL(teacher_T || student_T)", "nonneg")
+    hard_weight: float = param(0.5, "w_hard: weight of the cross-entropy with the corpus's next tokens", "nonneg")
+    square_temperature: bool = param(True, "multiply the soft loss by T^2, which keeps its gradients' scale as T "
+                                     "changes (Hinton et al. 2015)")
+
+    def validate(self) -> None:
+        knobs = {"temperature": 2.0, "soft_weight": 0.5, "hard_weight": 0.5, "square_temperature": True}
+        changed = [k for k, v in knobs.items() if getattr(self, k) != v]
+        if not self.teacher and changed:
+            raise AwdlstmError(f"distill.{changed[0]}={getattr(self, changed[0])} only acts with a teacher; "
+                               f"set distill.teacher (or use `awdlstm distill TEACHER`)")
+        if self.teacher and self.soft_weight == 0 and self.hard_weight == 0:
+            raise AwdlstmError("distill.soft_weight and distill.hard_weight are both 0; at least one must be "
+                               "positive")
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "distill": DistillConfig}
 
 
 @dataclass
@@ -259,6 +294,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -309,6 +345,20 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
             raise AwdlstmError(f"--set {key}: unknown config key; see `awdlstm train --help-config`")
         d[section][name] = _parse_value(value)
     return d
+
+
+def apply_overrides_to(cls, overrides: list[str]) -> dict:
+    """``key=value`` overrides of one section's dataclass ``cls`` (``key`` or
+    ``<section>.key``), as a dict of its fields."""
+    values = {}
+    for item in overrides:
+        key, eq, value = item.partition("=")
+        name = key.strip().removeprefix(f"{cls.SECTION}.")
+        if not eq or not name_in(cls, name):
+            valid = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise AwdlstmError(f"--set {item!r}: expected key=value with a key of [{cls.SECTION}]: {valid}")
+        values[name] = _parse_value(value)
+    return values
 
 
 def name_in(cls, name: str) -> bool:

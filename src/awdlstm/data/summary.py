@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .corpus import Corpus, load_corpus
 from .sources import SPLITS
-from .synthetic import SyntheticSpec, ensure_synthetic, write_synthetic
+from ..errors import AwdlstmError
+from .synthetic import LABEL_WORD, SyntheticSpec, ensure_synthetic, write_labelled_synthetic, write_synthetic
 
 
 def format_summary(corpus: Corpus) -> str:
@@ -28,8 +29,15 @@ def data_summary(name_or_path: str, data_dir: str | None = None, level: str | No
                                       tokenizer=tokenizer, download=download))
 
 
-def synthetic_summary(spec: SyntheticSpec, out: str | None) -> str:
-    """Generate the synthetic corpus (into ``out`` or the cache) and summarise it."""
+def synthetic_summary(spec: SyntheticSpec, out: str | None, labelled: bool = False) -> str:
+    """Generate the synthetic corpus (into ``out`` or the cache) and summarise it; with
+    ``labelled``, write the labelled set for `classify` into ``out`` instead."""
+    if labelled:
+        if out is None:
+            raise AwdlstmError("--labelled writes train/valid/test.tsv into a folder: give --out DIR")
+        write_labelled_synthetic(spec, Path(out))
+        return (f"wrote {out}/train.tsv ({spec.train_lines:,} lines), valid.tsv and test.tsv ({spec.eval_lines:,} "
+                f"each): label<TAB>line, label 'yes' when {LABEL_WORD} occurs in the line, half of each")
     if out is not None:
         write_synthetic(spec, Path(out))
         folder = Path(out)

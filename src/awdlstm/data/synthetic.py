@@ -75,6 +75,33 @@ def generate_lines(spec: SyntheticSpec, n: int, rng: np.random.Generator) -> lis
     return lines
 
 
+# The labelled set: "yes" when the filler w0 occurs anywhere in the line, else "no", half
+# of the lines each. The label is not in the first or last words: a classifier has to read
+# the whole line.
+LABEL_WORD = "w0"
+
+
+def labelled_lines(spec: SyntheticSpec, n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` lines ``label<TAB>text``, alternating yes and no (drawn by rejection)."""
+    out = []
+    while len(out) < n:
+        want = "yes" if len(out) % 2 == 0 else "no"
+        line = generate_lines(spec, 1, rng)[0]
+        if ("yes" if LABEL_WORD in line.split() else "no") == want:
+            out.append(f"{want}\t{line}")
+    return out
+
+
+def write_labelled_synthetic(spec: SyntheticSpec, folder) -> None:
+    """Write train.tsv / valid.tsv / test.tsv of labelled lines for ``spec`` into ``folder``."""
+    from pathlib import Path
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(spec.seed + 1)
+    for split, n in (("train", spec.train_lines), ("valid", spec.eval_lines), ("test", spec.eval_lines)):
+        (folder / f"{split}.tsv").write_text("\n".join(labelled_lines(spec, n, rng)) + "\n", encoding="utf-8")
+
+
 def write_synthetic(spec: SyntheticSpec, folder) -> None:
     """Write train.txt / valid.txt / test.txt for ``spec`` into ``folder``."""
     from pathlib import Path

@@ -94,14 +94,7 @@ class LanguageModel(nn.Module):
         says that the B columns are a block of a larger batch: masks that vary over the
         batch are then drawn for the whole batch and cut to the block (data parallelism).
         ``targets`` (T, B): also return log p(target)."""
-        x = self.input_dropout(self.embedding_dropout(self.embedding, tokens), columns)  # (T, B, E)
-        new_hidden = []
-        for i, layer in enumerate(self.layers):
-            x, state = layer(x, hidden[i], columns)
-            new_hidden.append(state)
-            if i < len(self.layers) - 1:
-                x = self.hidden_dropout(x, columns)  # (T, B, H)
-        raw_output = x
+        raw_output, new_hidden = self.encode(tokens, hidden, columns)
         dropped = self.output_dropout(raw_output, columns)
         if isinstance(self.decoder, (AdaptiveSoftmax, MixtureOfSoftmaxes)):  # heads that give log-probabilities
             if targets is not None:
@@ -114,6 +107,18 @@ class LanguageModel(nn.Module):
             target_logp = -F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
                                            reduction="none").view(targets.shape)
         return LMOutput(logits, new_hidden, raw_output, dropped, target_logp)
+
+    def encode(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None) -> tuple[torch.Tensor, Hidden]:
+        """The encoder alone: tokens (T, B) -> (the last layer's output before its dropout
+        (T, B, E), the new hidden state). A classifier reads this; the decoder is not run."""
+        x = self.input_dropout(self.embedding_dropout(self.embedding, tokens), columns)  # (T, B, E)
+        new_hidden = []
+        for i, layer in enumerate(self.layers):
+            x, state = layer(x, hidden[i], columns)
+            new_hidden.append(state)
+            if i < len(self.layers) - 1:
+                x = self.hidden_dropout(x, columns)  # (T, B, H)
+        return x, new_hidden
 
     def num_parameters(self) -> int:
         """Trainable parameters, the tied matrix counted once."""

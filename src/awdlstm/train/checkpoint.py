@@ -131,6 +131,17 @@ class Checkpoint:
                                f"is not word/char and split/chars")
         return level, tokenizer
 
+    def section(self, key: str, what: str) -> dict:
+        """A JSON object of the metadata, e.g. a classifier's settings."""
+        return self._get(key, dict, what)
+
+    def labels(self) -> list[str]:
+        """A classifier's class names, in the order of its outputs."""
+        labels = self._get("labels", list, "class labels")
+        if not labels or not all(isinstance(x, str) for x in labels):
+            raise AwdlstmError(f"{self.path}: the checkpoint's class labels are not a list of names")
+        return labels
+
     def weights(self) -> dict[str, torch.Tensor]:
         """The model weights to evaluate: the running average when a ``last`` checkpoint
         was taken while averaging, else the model's own."""

@@ -35,3 +35,12 @@ def budget_lr(lr: float, progress: float, warmup: float, floor: float, shape: st
     q = max(p - start, 0.0) / (1.0 - start) if start < 1.0 else 1.0
     f = 0.5 * (1.0 + math.cos(math.pi * q)) if shape == "cosine" else 1.0 - q
     return lr * (floor + (1.0 - floor) * f)
+
+
+def stlr(lr: float, progress: float, cut: float, ratio: float) -> float:
+    """Slanted triangular learning rate (Howard & Ruder 2018) at ``progress`` in [0, 1] of
+    all the batches: from lr / ratio it rises linearly to lr at ``cut``, then falls
+    linearly back to lr / ratio at the end."""
+    p = min(max(progress, 0.0), 1.0)
+    f = p / cut if p < cut else 1.0 - (p - cut) / (1.0 - cut) if cut < 1.0 else 1.0
+    return lr * (1.0 + f * (ratio - 1.0)) / ratio

@@ -30,11 +30,15 @@ def _meta(tr: Trainer, kind: str, **extra) -> dict:
 
 def save_last(tr: Trainer) -> None:
     """Collective when several processes train (the hidden state is gathered); rank 0 writes."""
-    hidden = None
+    hidden = {}  # the student's state, and a teacher's, whole-batch
     if tr.hidden is not None and tr.state.iterator is not None:
         B = tr.cfg.train.batch_size
-        hidden = {f"{i}.{n}": tr.machine.gather_columns(t, 1, B)
-                  for i, (h, c) in enumerate(tr.hidden) for n, t in (("h", h), ("c", c))}
+        states = {"hidden.": tr.hidden}
+        if tr.teacher is not None and tr.teacher.hidden is not None:
+            states["teacher_hidden."] = tr.teacher.hidden
+        hidden = {prefix: {f"{i}.{n}": tr.machine.gather_columns(t, 1, B)
+                           for i, (h, c) in enumerate(state) for n, t in (("h", h), ("c", c))}
+                  for prefix, state in states.items()}
     if not tr.machine.is_main:
         return
     opt = tr.optimizer.state_dict()
@@ -43,8 +47,7 @@ def save_last(tr: Trainer) -> None:
                          if torch.is_tensor(v)}}
     if tr.average is not None:
         groups["avg."] = tr.average.state_dict()
-    if hidden is not None:
-        groups["hidden."] = hidden
+    groups.update(hidden)
     extra = {"optim_groups": opt["param_groups"],
              "optim_scalars": {f"{i}.{k}": v for i, s in opt["state"].items() for k, v in s.items()
                                if not torch.is_tensor(v)}}
@@ -80,8 +83,12 @@ def restore(tr: Trainer, ckpt: Checkpoint) -> None:
     if tr.scaler is not None and "grad_scaler" in ckpt.meta:
         tr.scaler.load_state_dict(ckpt.meta["grad_scaler"])
     tr.machine.set_rng_state(ckpt.tensors["rng."])
+    start, end = tr.machine.block(tr.cfg.train.batch_size)
+
+    def block(h: dict, layers: int):
+        return [tuple(h[f"{i}.{n}"][:, start:end].to(device) for n in ("h", "c")) for i in range(layers)]
+
     if "hidden." in ckpt.tensors:
-        h = ckpt.tensors["hidden."]
-        start, end = tr.machine.block(tr.cfg.train.batch_size)
-        tr.hidden = [tuple(h[f"{i}.{n}"][:, start:end].to(device) for n in ("h", "c"))
-                     for i in range(len(tr.model.layers))]
+        tr.hidden = block(ckpt.tensors["hidden."], len(tr.model.layers))
+    if tr.teacher is not None and "teacher_hidden." in ckpt.tensors:
+        tr.teacher.hidden = block(ckpt.tensors["teacher_hidden."], len(tr.teacher.model.layers))

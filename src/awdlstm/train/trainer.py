@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
@@ -33,11 +34,13 @@ from ..data.corpus import Corpus
 from ..errors import AwdlstmError
 from ..model import ar_penalty, build_model, detach_hidden, native, tar_penalty
 from .checkpoint import remove_stale_temporaries
+from .distill import Teacher, distillation_loss
 from .evaluate import evaluate, evaluate_sums, metric
 from .logbook import Logbook
 from .machine import Machine
 from .run_folder import BEST, LAST, corpus_for, check_vocab, model_from_checkpoint, open_checkpoint
-from .schedule import book_lr, budget_lr, nonmono_triggered
+from .param_groups import layer_groups, lm_layers
+from .schedule import book_lr, budget_lr, nonmono_triggered, stlr
 from .snapshot import restore, save_best, save_last
 from .state import TrainState
 
@@ -67,6 +70,8 @@ class Trainer:
             native.native()  # build or load the CPU kernels now, before the training clock starts
         torch.manual_seed(t.seed)  # the weights are drawn on the CPU, so every device starts alike
         self.model = build_model(cfg.model, len(corpus.vocab)).to(m.device)
+        # Distillation: the teacher's soft targets join the loss (distill.py).
+        self.teacher = Teacher(cfg.distill.teacher, corpus.vocab.itos, m.device) if cfg.distill.teacher else None
         self.net = m.wrap(self.model)  # DistributedDataParallel with several processes
         self.state = TrainState(lr=t.lr)
         self.optimizer = self.make_optimizer()
@@ -88,7 +93,10 @@ class Trainer:
     # ---- construction -------------------------------------------------------------
     def make_optimizer(self) -> torch.optim.Optimizer:
         t = self.cfg.train
-        params = list(self.model.parameters())
+        # One group, or one per layer with discriminative learning rates; each group's lr
+        # is the schedule's lr times its lr_scale.
+        params = [{"params": list(self.model.parameters()), "lr_scale": 1.0}] if t.lr_layer_decay == 1 else \
+            layer_groups(lm_layers(self.model), t.lr_layer_decay)
         if t.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.state.lr, weight_decay=t.weight_decay)
         return torch.optim.SGD(params, lr=self.state.lr, weight_decay=t.weight_decay)
@@ -171,11 +179,18 @@ class Trainer:
         with AR/TAR, scaled by this rank's share of the batch)."""
         t = self.cfg.train
         x, y = batch.x.to(self.machine.device, non_blocking=True), batch.y.to(self.machine.device, non_blocking=True)
-        with self.machine.autocast():
-            out = self.net(x, hidden, self.columns, targets=y)
-        # The loss (log p(target) is fp32 from the model), AR and TAR in fp32 whatever the autocast dtype.
-        raw_loss = -out.target_logp.mean()
-        loss = raw_loss
+        if self.teacher is None:
+            with self.machine.autocast():
+                out = self.net(x, hidden, self.columns, targets=y)
+            # The loss (log p(target) is fp32 from the model), AR and TAR in fp32 whatever the autocast dtype.
+            raw_loss = -out.target_logp.mean()
+            loss = raw_loss
+        else:  # the whole distribution (T, B, V) of both models
+            with self.machine.autocast():
+                out = self.net(x, hidden, self.columns)
+                teacher_logp = self.teacher.log_probs(x)
+            loss, raw_loss = distillation_loss(F.log_softmax(out.logits.float(), -1), teacher_logp, y,
+                                               self.cfg.distill)
         if t.alpha:
             loss = loss + ar_penalty(out.dropped_output.float(), t.alpha)
         if t.beta:
@@ -215,6 +230,8 @@ class Trainer:
             self.hidden = None
         if self.hidden is None:
             self.hidden = self.model.init_hidden(self.train_source.size(1))
+            if self.teacher is not None:
+                self.teacher.reset(self.train_source.size(1))
         self.model.train()
         last_save = self.clock()
         t0, tok0 = self.clock(), s.tokens
@@ -237,9 +254,11 @@ class Trainer:
                 spent = t.max_minutes and clock >= t.max_minutes * 60
                 if t.schedule == "budget":
                     self._plan_budget(clock / (t.max_minutes * 60))
+                elif t.schedule == "stlr":  # over every batch of every epoch
+                    s.lr = stlr(t.lr, (s.epoch - 1 + s.batches_done / len(it)) / t.epochs, t.stlr_cut, t.stlr_ratio)
                 lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
                 for g in self.optimizer.param_groups:
-                    g["lr"] = lr
+                    g["lr"] = lr * g.get("lr_scale", 1.0)
                 if bad:
                     kept = (f"the last good checkpoint {self.run_dir / LAST} is kept" if (self.run_dir / LAST).is_file()
                             else "no checkpoint had been written yet")
@@ -333,6 +352,8 @@ class Trainer:
         self.logbook.record(rec)
         s.epoch += 1
         s.iterator, self.hidden = None, None
+        if self.teacher is not None:
+            self.teacher.hidden = None
         self.logbook.plot(f"{self.cfg.data.corpus}: {self.run_dir.name}", self.corpus.level)
 
     def final_results(self) -> dict:

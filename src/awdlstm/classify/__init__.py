@@ -1,0 +1,1 @@
+"""Text classification on a language model's encoder (ULMFiT)."""

@@ -1,0 +1,164 @@
+"""What `awdlstm classify train|eval|predict` do."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+from ..errors import AwdlstmError
+from ..inference.text import to_tokens
+from ..model import build_model
+from ..train.checkpoint import read_checkpoint, save_checkpoint
+from ..train.machine import resolve_device
+from ..train.run_folder import model_from_checkpoint
+from .config import ClassifierConfig, classifier_config
+from .data import Document, evaluation_set, require_labels, training_sets
+from .model import Classifier
+from .train import Encoded, confusion_table, evaluate_classifier, predict, train_classifier
+
+FILE = "classifier.safetensors"
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+class TextCodec:
+    """Documents to token ids the way the language model's corpus was tokenized. A token
+    outside the vocabulary becomes <unk> where the vocabulary has one, else it is left out."""
+
+    def __init__(self, vocab, level: str, tokenizer: str, max_tokens: int):
+        self.vocab, self.level, self.tokenizer, self.max_tokens = vocab, level, tokenizer, max_tokens
+        self.unknown = self.total = 0
+
+    def ids(self, text: str, where: str) -> list[int]:
+        ids = []
+        for t in to_tokens(text, self.tokenizer, self.level):
+            self.total += 1
+            i = self.vocab.stoi.get(t, self.vocab.unk_id)
+            if i is None:
+                self.unknown += 1
+            else:
+                ids.append(i)
+        if not ids:
+            raise AwdlstmError(f"{where}: no token of the document is in the language model's vocabulary")
+        return ids[: self.max_tokens]
+
+    def encode(self, docs: list[Document], labels: list[str]) -> Encoded:
+        index = {x: i for i, x in enumerate(labels)}
+        return Encoded([self.ids(d.text, d.where) for d in docs], [index[d.label] for d in docs])
+
+    def note(self, log) -> None:
+        if self.unknown:
+            log(f"{self.unknown:,} of {self.total:,} tokens ({self.unknown / self.total:.1%}) are not in the "
+                f"language model's vocabulary, which has no <unk>: they were left out")
+
+
+def _report(name: str, result: dict, labels: list[str], log) -> None:
+    log(f"{name}: accuracy {result['accuracy']:.2%} | loss {result['loss']:.4f}")
+    log(confusion_table(result["confusion"], labels))
+
+
+def classify_train(lm: str, data: str, out: str, sets: list[str], log=print, device: str | None = None) -> dict:
+    cfg = classifier_config(sets)
+    dev = resolve_device(device)
+    model, vocab, lm_cfg, ckpt = model_from_checkpoint(Path(lm), dev)
+    level, tokenizer = ckpt.text_format()
+    train_docs, valid_docs, test_docs = training_sets(Path(data))
+    labels = sorted({d.label for d in train_docs})
+    if len(labels) < 2:
+        raise AwdlstmError(f"{data}: the training lines have one label ({labels[0]!r}); a classifier needs two or more")
+    if valid_docs is None:  # hold out a seeded share of the training lines
+        if cfg.valid_fraction == 0:
+            raise AwdlstmError(f"{data}: no validation file and classify.valid_fraction=0; give a folder with a "
+                               f"valid file or a fraction above 0")
+        random.Random(cfg.seed).shuffle(train_docs)
+        k = max(1, round(len(train_docs) * cfg.valid_fraction))
+        valid_docs, train_docs = train_docs[:k], train_docs[k:]
+    for docs in (valid_docs, test_docs or []):
+        require_labels(docs, labels)
+    codec = TextCodec(vocab, level, tokenizer, cfg.max_tokens)
+    train_set, valid_set = codec.encode(train_docs, labels), codec.encode(valid_docs, labels)
+    test_set = codec.encode(test_docs, labels) if test_docs else None
+    codec.note(log)
+    torch.manual_seed(cfg.seed)
+    clf = Classifier(model, len(labels), cfg).to(dev)
+    log(f"classifier: {len(labels)} labels, {len(train_set.ids):,} training and {len(valid_set.ids):,} validation "
+        f"documents, on {lm} ({dev})")
+    history = train_classifier(clf, train_set, valid_set, cfg, vocab.eos_id, dev, log, _progress())
+    results = {"labels": labels, "history": history}
+    for name, part in (("valid", valid_set), ("test", test_set)):
+        if part is not None:
+            r = evaluate_classifier(clf, part, vocab.eos_id, dev)
+            _report(name, r, labels, log)
+            results[name] = r
+    folder = Path(out)
+    meta = {"kind": "classifier", "config": lm_cfg.to_dict(), "vocab": vocab.itos, "level": level,
+            "tokenizer": tokenizer, "labels": labels, "classify": dataclasses.asdict(cfg), "language_model": str(lm)}
+    save_checkpoint(folder / FILE, {"model.": clf.state_dict()}, meta)
+    (folder / "results.json").write_text(json.dumps(results, indent=1))
+    log(f"saved {folder / FILE}")
+    return results
+
+
+def load_classifier(path: str, device):
+    """(classifier in eval mode, codec, labels) from a classifier folder or its file."""
+    p = Path(path)
+    ckpt = read_checkpoint(p / FILE if p.is_dir() else p)
+    if ckpt.meta.get("kind") != "classifier":
+        raise AwdlstmError(f"{ckpt.path}: not a classifier (a language model checkpoint?); train one with "
+                           f"`awdlstm classify train`")
+    labels, itos = ckpt.labels(), ckpt.vocab()
+    level, tokenizer = ckpt.text_format()
+    cfg = ClassifierConfig(**ckpt.section("classify", "classifier settings"))
+    from ..data.vocab import Vocabulary
+    clf = Classifier(build_model(ckpt.config().model, len(itos)), len(labels), cfg)
+    try:
+        clf.load_state_dict(ckpt.tensors.get("model.", {}))
+    except RuntimeError as e:
+        raise AwdlstmError(f"{ckpt.path}: weights do not fit the stored settings ({str(e).splitlines()[0]})") from None
+    return clf.to(device).eval(), TextCodec(Vocabulary(itos), level, tokenizer, cfg.max_tokens), labels
+
+
+def classify_eval(path: str, data: str, log=print, device: str | None = None) -> dict:
+    dev = resolve_device(device)
+    clf, codec, labels = load_classifier(path, dev)
+    docs = evaluation_set(Path(data), labels)
+    encoded = codec.encode(docs, labels)
+    codec.note(log)
+    result = evaluate_classifier(clf, encoded, codec.vocab.eos_id, dev)
+    _report(f"{data} ({len(docs):,} documents)", result, labels, log)
+    return result
+
+
+def classify_predict(path: str, file: str, log=print, device: str | None = None) -> list[tuple[str, float]]:
+    """One line out per line in: label<TAB>probability<TAB>text."""
+    dev = resolve_device(device)
+    clf, codec, labels = load_classifier(path, dev)
+    if file == "-":
+        lines, name = sys.stdin.read().splitlines(), "<stdin>"
+    else:
+        try:
+            lines, name = Path(file).read_text(encoding="utf-8").splitlines(), file
+        except (OSError, UnicodeDecodeError) as e:
+            raise AwdlstmError(f"{file}: cannot be read as UTF-8 text ({e.__class__.__name__})") from None
+    if not lines:
+        raise AwdlstmError(f"{name}: no lines to label")
+    ids = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            raise AwdlstmError(f"{name}:{i}: the document is empty")
+        ids.append(codec.ids(line, f"{name}:{i}"))
+    probs = predict(clf, Encoded(ids, [0] * len(ids)), codec.vocab.eos_id, dev)
+    out = []
+    for line, p in zip(lines, probs):
+        k = int(p.argmax())
+        out.append((labels[k], float(p[k])))
+        log(f"{labels[k]}\t{float(p[k]):.3f}\t{line}")
+    codec.note(lambda m: print(m, file=sys.stderr))
+    return out
