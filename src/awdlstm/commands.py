@@ -57,8 +57,10 @@ def train(preset: str | None, corpus: str | None, sets: list[str], out: str | No
             raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus, "
                                "--set and --minutes (--device may change)")
         trainer = Trainer.resume(Path(resume), _progress(), log, device)
-        trainer.log(f"resuming {resume}: {trainer.state.phase} epoch {trainer.state.epoch}, "
-                    f"batch {trainer.state.batches_done}, on {trainer.machine.world} process(es), "
+        s = trainer.state
+        done = s.batches_done if s.iterator is not None else 0  # a saved epoch end starts the next at batch 0
+        trainer.log(f"resuming {resume}: {s.phase} epoch {s.epoch}, "
+                    f"batch {done}, on {trainer.machine.world} process(es), "
                     f"{trainer.machine.device}")
         return _run(trainer)
     preset = DEFAULT_PRESET if preset is None else preset

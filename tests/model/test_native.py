@@ -69,14 +69,22 @@ def _random_masks(T, B, H, gen, train=True):
                      gal=(1 - bern((B, H), 0.2)) / 0.8)
 
 
+# The compiled σ and tanh call exp, which under -ffast-math gives NaN where it overflows:
+# "saturated" drives the gates to ±hundreds and the cell state to ±60 (exp(-2c) overflows
+# from |c| ≈ 44, which a trained zoneout or Mogrifier cell reaches).
+SATURATED = {"plain": (1.0, 1.0), "saturated": (100.0, 60.0)}
+
+
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("shape", [(5, 3, 7), (4, 13, 1200)])  # the second runs the rows on several threads
-def test_step_kernels_equal_the_pytorch_loops(kernels, monkeypatch, train, shape):
+@pytest.mark.parametrize("scale", SATURATED)
+def test_step_kernels_equal_the_pytorch_loops(kernels, monkeypatch, train, shape, scale):
     T, B, H = shape
     gen = torch.Generator().manual_seed(3)
-    xproj = torch.randn(T, B, 4 * H, generator=gen)
+    gates, cell = SATURATED[scale]
+    xproj = torch.randn(T, B, 4 * H, generator=gen) * gates
     w_hh = torch.randn(4 * H, H, generator=gen) / H ** 0.5
-    h0, c0 = torch.randn(B, H, generator=gen), torch.randn(B, H, generator=gen)
+    h0, c0 = torch.randn(B, H, generator=gen), torch.randn(B, H, generator=gen) * cell
     masks = _random_masks(T, B, H, gen, train)
     weights = torch.randn(T, B, H, generator=gen)
 
@@ -90,7 +98,7 @@ def test_step_kernels_equal_the_pytorch_loops(kernels, monkeypatch, train, shape
     monkeypatch.setattr(native, "usable", lambda *tensors: False)
     reference = run()
     for a, r in zip(compiled, reference):
-        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(a, r, atol=1e-5 * max(1.0, r.abs().max().item()), rtol=1e-5)
 
 
 def test_the_step_function_uses_the_kernels_for_float32_only(kernels, monkeypatch):
@@ -175,13 +183,15 @@ def test_a_build_in_progress_elsewhere_is_announced_and_waited_for_with_a_limit(
 
 
 @pytest.mark.parametrize("rounds", [0, 1, 4, 5])
-def test_mogrifier_kernels_match_the_pytorch_loops(kernels, monkeypatch, rounds):
+@pytest.mark.parametrize("scale", SATURATED)
+def test_mogrifier_kernels_match_the_pytorch_loops(kernels, monkeypatch, rounds, scale):
     from awdlstm.model.mogrifier import MogrifierLayer
 
     torch.manual_seed(rounds)
+    gates, cell = SATURATED[scale]
     layer = MogrifierLayer(9, 11, rounds=rounds)
-    x = torch.randn(6, 4, 9, requires_grad=True)
-    state = (torch.randn(1, 4, 11), torch.randn(1, 4, 11))
+    x = (torch.randn(6, 4, 9) * gates).requires_grad_()
+    state = (torch.randn(1, 4, 11), torch.randn(1, 4, 11) * cell)
     w = torch.randn(6, 4, 11)
 
     def run():
@@ -192,4 +202,5 @@ def test_mogrifier_kernels_match_the_pytorch_loops(kernels, monkeypatch, rounds)
     compiled = run()
     monkeypatch.setattr(native, "usable", lambda *tensors: False)
     for got, want in zip(compiled, run()):
-        torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)
+        # Saturated inputs make weight gradients of thousands: float32 rounding scales with them.
+        torch.testing.assert_close(got, want, atol=2e-5 * max(1.0, want.abs().max().item()), rtol=1e-4)

@@ -69,8 +69,15 @@ void masked_scale(const float* x, float* out, int64_t n, uint64_t seed, uint32_t
 }
 
 // ---------------------------------------------------------------- LSTM step kernels
-static inline float sigm(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-static inline float tanh_(float x) { return 2.0f / (1.0f + std::exp(-2.0f * x)) - 1.0f; }
+// Under -ffast-math an exp that overflows gives NaN, not inf, so the arguments are clamped
+// where the result is already exact in float32: σ(±80) is 1 or 1.8e-35 (the true σ(-x) below
+// that is smaller still and its gradient as small), tanh(±15) is ±1. A cell state of -45 is
+// enough to overflow exp(-2c) unclamped.
+static inline float sigm(float x) { return 1.0f / (1.0f + std::exp(-std::min(std::max(x, -80.f), 80.f))); }
+static inline float tanh_(float x) {
+  x = std::min(std::max(x, -15.f), 15.f);
+  return 2.0f / (1.0f + std::exp(-2.0f * x)) - 1.0f;
+}
 
 using OptT = std::optional<at::Tensor>;
 using OptD = std::optional<double>;
