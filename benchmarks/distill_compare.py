@@ -3,7 +3,7 @@ from a teacher, for the same minutes each, then every model's parameters, valida
 perplexity and batch-1 speed.
 
     python benchmarks/distill_compare.py TEACHER_RUN --minutes 5 --out runs/bench-distill \\
-        [--preset cpu-ptb] [--set model.hidden_size=256 ...] [--temperature 2]
+        [--preset cpu-ptb] [--set model.hidden_size=256 ...] [--temperature 1]
 
 Each run is a real `awdlstm train` / `awdlstm distill` process; a finished run is reused.
 """
@@ -45,7 +45,7 @@ def main():
     p.add_argument("--out", default="runs/bench-distill")
     p.add_argument("--preset", default="cpu-ptb")
     p.add_argument("--set", action="append", default=[])
-    p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--soft-weight", type=float, default=0.5)
     p.add_argument("--hard-weight", type=float, default=0.5)
     args = p.parse_args()

@@ -59,13 +59,15 @@ HEADS = {
     "adaptive": ["--set", "train.epochs=2", "--set", "model.head=adaptive", "--set", "model.adaptive_cutoffs=[8,20]"],
     "mos": ["--set", "train.epochs=1", "--set", "model.head=mos", "--set", "model.mos_experts=3",
             "--set", "model.dropout_latent=0.1"],
+    "mogrifier": ["--set", "train.epochs=1", "--set", "model.cell=mogrifier", "--set", "model.mogrifier_rounds=3"],
 }
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))
-def test_every_evaluation_works_with_a_head_that_is_not_one_softmax(head, capsys, tmp_path):
-    """The adaptive and MoS heads' log-probabilities feed the cache, dynamic evaluation,
-    scoring and generation; lambda 0 and lr 0 give back the static figure."""
+def test_every_evaluation_works_with_the_other_heads_and_the_mogrifier(head, capsys, tmp_path):
+    """The adaptive and MoS heads' log-probabilities and the Mogrifier cell's states feed
+    the cache, dynamic evaluation, scoring and generation; lambda 0 and lr 0 give back the
+    static figure."""
     run_dir = tmp_path / head
     code, _, err = cli(capsys, "train", "--preset", "tiny", "--out", str(run_dir), *HEADS[head])
     assert code == 0, err

@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--out", help="run folder (default runs/distill-<preset>-<time>)")
     ds.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted distillation exactly")
     ds.add_argument("--minutes", type=float, metavar="N", help="wall-clock budget of training in minutes")
-    ds.add_argument("--temperature", type=float, help="T (default 2)")
+    ds.add_argument("--temperature", type=float, help="T (default 1)")
     ds.add_argument("--soft-weight", type=float, help="w_soft (default 0.5)")
     ds.add_argument("--hard-weight", type=float, help="w_hard (default 0.5)")
     ds.add_argument("--no-square-temperature", dest="square_temperature", action="store_const", const=False,
