@@ -24,10 +24,6 @@ from .train import Encoded, confusion_table, evaluate_classifier, predict, train
 FILE = "classifier.safetensors"
 
 
-def _progress() -> bool:
-    return sys.stderr.isatty()
-
-
 class TextCodec:
     """Documents to token ids the way the language model's corpus was tokenized. A token
     outside the vocabulary becomes <unk> where the vocabulary has one, else it is left out."""
@@ -90,7 +86,7 @@ def classify_train(lm: str, data: str, out: str, sets: list[str], log=print, dev
     clf = Classifier(model, len(labels), cfg).to(dev)
     log(f"classifier: {len(labels)} labels, {len(train_set.ids):,} training and {len(valid_set.ids):,} validation "
         f"documents, on {lm} ({dev})")
-    history = train_classifier(clf, train_set, valid_set, cfg, vocab.eos_id, dev, log, _progress())
+    history = train_classifier(clf, train_set, valid_set, cfg, vocab.eos_id, dev, log, sys.stderr.isatty())
     results = {"labels": labels, "history": history}
     for name, part in (("valid", valid_set), ("test", test_set)):
         if part is not None:
