@@ -3,7 +3,7 @@
     python benchmarks/generate_speed.py [--tokens 200] [--run RUN_DIR]
 
 Without --run, random weights of the AWD PTB shape and of the small shape are used. The
-native kernel is what `awdlstm generate` picks at batch 1 (awdlstm.train.evaluate.lstm_kernel).
+native kernel is what `awdlstm generate` picks at batch 1 (awdlstm.runtime.evaluate.lstm_kernel).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main():
     p.add_argument("--run", help="a run folder or checkpoint instead of random weights")
     args = p.parse_args()
     if args.run:
-        from awdlstm.train import model_from_checkpoint
+        from awdlstm.checkpoints import model_from_checkpoint
         model, vocab, _, _ = model_from_checkpoint(args.run)
         models = {args.run: (model, vocab)}
     else:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from awdlstm.export.onnx_model import OnnxLM, export_onnx, onnx_loss
-from awdlstm.train.evaluate import evaluate, lstm_kernel, metric
-from awdlstm.train.run_folder import corpus_for, model_from_checkpoint
+from awdlstm.runtime.evaluate import evaluate, lstm_kernel, metric
+from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
 
 
 def torch_ms(model, tokens: list[int]) -> float:

@@ -24,9 +24,9 @@ from awdlstm.config import build_config
 from awdlstm.data.batching import BPTTIterator
 from awdlstm.model import detach_hidden
 from awdlstm.train import Trainer
-from awdlstm.train.evaluate import evaluate_sums
-from awdlstm.train.machine import resolve_device
-from awdlstm.train.run_folder import corpus_for
+from awdlstm.runtime.evaluate import evaluate_sums
+from awdlstm.runtime.machine import resolve_device
+from awdlstm.checkpoints.run_folder import corpus_for
 
 
 def main():

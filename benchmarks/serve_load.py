@@ -25,7 +25,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from awdlstm.train.run_folder import corpus_for, model_from_checkpoint
+from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
 
 
 def free_port() -> int:

@@ -57,8 +57,8 @@ def make_model_folder(folder: Path, sets: list[str] = (), vocab: list[str] = WOR
 
     from awdlstm.config import build_config
     from awdlstm.model import build_model
-    from awdlstm.train.checkpoint import Checkpoint
-    from awdlstm.train.model_folder import write_model_folder
+    from awdlstm.checkpoints.checkpoint import Checkpoint
+    from awdlstm.checkpoints.model_folder import write_model_folder
 
     cfg = build_config("tiny", list(sets))
     torch.manual_seed(seed)

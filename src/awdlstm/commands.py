@@ -10,9 +10,10 @@ from pathlib import Path
 
 from .config import DEFAULT_PRESET, build_config
 from .errors import AwdlstmError
-from .train import BEST, LAST, Trainer, model_from_checkpoint, start_finetune
-from .train.machine import resolve_device
-from .train.run_folder import check_vocab, corpus_for
+from .checkpoints import BEST, LAST, model_from_checkpoint
+from .train import Trainer, start_finetune
+from .runtime.machine import resolve_device
+from .checkpoints.run_folder import check_vocab, corpus_for
 
 
 def _progress() -> bool:
@@ -97,7 +98,7 @@ def distill(teacher: str | None, preset: str | None, sets: list[str], out: str |
     path = Path(teacher)
     if not path.exists():
         raise AwdlstmError(f"{teacher}: no such run folder, checkpoint or model folder (the teacher)")
-    from .train.run_folder import open_checkpoint
+    from .checkpoints.run_folder import open_checkpoint
     data = open_checkpoint(path).config().data
     knobs = {"temperature": temperature, "soft_weight": soft_weight, "hard_weight": hard_weight,
              "square_temperature": square_temperature}
@@ -143,7 +144,7 @@ def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print, cache
                  window: int | None = None, theta: float | None = None, lam: float | None = None,
                  dynamic: bool = False, lr: float = 2e-5, decay: float = 0.02, rule: str = "rms",
                  dyn_bptt: int = 5, device: str | None = None) -> dict:
-    from .train.evaluate import evaluate, metric
+    from .runtime.evaluate import evaluate, metric
     model, cfg, data = _model_and_corpus(path, device)
     if cache or dynamic:
         return _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, window, theta, lam,
@@ -161,7 +162,7 @@ def evaluate_cmd(path: str, split: str, batch_size: int | None, log=print, cache
 def _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, window, theta, lam,
                             dynamic, lr, decay, rule, dyn_bptt) -> dict:
     from .evaluation import cache_loss, cache_target_probs, score_dynamic, score_static
-    from .train.evaluate import metric
+    from .runtime.evaluate import metric
     if batch_size not in (None, 1):
         raise AwdlstmError(f"--batch-size {batch_size}: the cache and dynamic evaluation read the split at batch 1")
     dw, dt, dl = CACHE_DEFAULTS.get(cfg.data.corpus, CACHE_FALLBACK)
@@ -194,7 +195,7 @@ def _evaluate_beyond_static(model, data, cfg, split, batch_size, log, cache, win
 def tune_cache(path: str, windows: list[int], log=print, device: str | None = None) -> tuple:
     from .evaluation import score_static, tune
     from .evaluation.cache import default_grid
-    from .train.evaluate import metric
+    from .runtime.evaluate import metric
     model, cfg, data = _model_and_corpus(path, device)
     if any(w < 1 for w in windows):
         raise AwdlstmError(f"--windows {windows}: every window must be >= 1")
@@ -306,8 +307,8 @@ def rescore_cmd(path: str, nbest: str, lm_scale: float, word_bonus: float, out: 
 
 def export_cmd(path: str, fmt: str, out: str, int8: bool = False, log=print) -> list[Path]:
     """Write a run's model as a model folder or an ONNX file (with an int8 copy)."""
-    from .train.model_folder import model_card, write_model_folder
-    from .train.run_folder import model_from_checkpoint
+    from .checkpoints.model_folder import model_card, write_model_folder
+    from .checkpoints.run_folder import model_from_checkpoint
     target = _folder(out, "--out")
     if target is None:
         raise AwdlstmError("--out is required: the folder (--format folder) or .onnx file (--format onnx) to write")

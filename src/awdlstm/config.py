@@ -1,8 +1,8 @@
-"""Typed, validated configuration: data → model → training.
+"""The run's configuration: the [train] and [distill] sections, the whole RunConfig stored
+in checkpoints, presets, and ``--set`` overrides.
 
-Every field is declared with ``param(default, doc, check)``: a one-line description and
-the rule it must satisfy, checked when the dataclass is created, so a bad value fails at
-once with a message naming the field and what would be valid.
+The [data] and [model] sections live with the packages that read them (data/config.py,
+model/config.py); the field machinery is settings.py.
 """
 
 from __future__ import annotations
@@ -11,172 +11,17 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from .data.config import DataConfig
 from .errors import AwdlstmError
+from .model.config import ModelConfig
+from .settings import Validated, name_in, param, parse_value
 
-# Validation rules: name -> (predicate, what is valid).
-_CHECKS = {
-    "prob": (lambda v: 0.0 <= v < 1.0, "a probability in [0, 1)"),
-    "positive": (lambda v: v > 0, "a positive number"),
-    "nonneg": (lambda v: v >= 0, "a non-negative number"),
-    "unit": (lambda v: 0.0 < v <= 1.0, "a number in (0, 1]"),
-}
-
-
-def param(default: Any, doc: str, check: str | tuple | None = None):
-    """A config field with its one-line description and validation rule. ``check`` is a
-    rule name from ``_CHECKS`` or a tuple of allowed values."""
-    kw = {"default_factory": lambda: list(default)} if isinstance(default, list) else {"default": default}
-    return field(metadata={"doc": doc, "check": check}, **kw)
-
-
-def _coerce(value: Any, typ: Any, where: str) -> Any:
-    """Convert TOML/CLI values to the field's declared type (given as a string annotation)."""
-    try:
-        if typ == "bool":
-            if isinstance(value, str):
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError
-                return value.lower() in ("true", "1", "yes")
-            return bool(value)
-        if typ == "int":
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if typ == "float":
-            return float(value)
-        if typ == "str":
-            return str(value)
-        if typ == "list[int]":
-            if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split() if v]
-            return [int(v) for v in value]
-        if typ == "list[str]":
-            if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split() if v]
-            return [str(v) for v in value]
-    except (TypeError, ValueError):
-        pass
-    else:
-        return value
-    raise AwdlstmError(f"{where}={value!r} is not a valid {typ}")
-
-
-class _Validated:
-    """Mixin: coerce and check every field after ``__init__``."""
-
-    def __post_init__(self):
-        section = type(self).SECTION
-        for f in dataclasses.fields(self):
-            where = f"{section}.{f.name}"
-            value = _coerce(getattr(self, f.name), f.type, where)
-            object.__setattr__(self, f.name, value)
-            check = f.metadata.get("check")
-            if check is None or value is None:
-                continue
-            if isinstance(check, tuple):
-                if value not in check:
-                    raise AwdlstmError(f"{where}={value!r} is not valid; choose one of: {', '.join(map(str, check))}")
-                continue
-            ok, valid = _CHECKS[check]
-            values = value if isinstance(value, list) else [value]
-            if not all(ok(v) for v in values):
-                raise AwdlstmError(f"{where}={value!r} is out of range; it must be {valid}")
-        self.validate()
-
-    def validate(self) -> None:
-        """Cross-field rules; overridden where a section has them."""
-
-    @classmethod
-    def docs(cls) -> dict[str, str]:
-        return {f.name: f.metadata["doc"] for f in dataclasses.fields(cls)}
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "RunConfig", "build_config"]
 
 
 @dataclass
-class ModelConfig(_Validated):
-    """The language model: sizes, cell, tying and every regularizer."""
-
-    SECTION = "model"
-    emb_size: int = param(400, "embedding size E; the last layer's output size when tied", "positive")
-    hidden_size: int = param(1150, "hidden size H of every LSTM layer but the last (when tied)", "positive")
-    num_layers: int = param(3, "number L of stacked single-layer LSTMs", "positive")
-    tie_weights: bool = param(True, "share the decoder weight with the embedding (reduced embedding)")
-    cell: str = param("lstm", "recurrent layer kind, a name in awdlstm.model.layers.LAYERS")
-    dropout_emb: float = param(0.1, "p_e: embedding dropout, whole vocabulary rows per forward", "prob")
-    dropout_input: float = param(0.4, "p_i: locked dropout on the embedding output", "prob")
-    dropout_hidden: float = param(0.25, "p_h: locked dropout between LSTM layers", "prob")
-    dropout_output: float = param(0.4, "p_o: locked dropout on the last LSTM output", "prob")
-    weight_drop: float = param(0.5, "p_w: DropConnect on every layer's hidden-to-hidden matrix", "prob")
-    locked_dropout: bool = param(True, "share dropout masks over time (False: fresh mask per step, Zaremba)")
-    layer_cells: list[str] = param([], "a cell kind per layer, overriding `cell` (empty: `cell` everywhere)")
-    zoneout_c: float = param(0.0, "zoneout probability on the cell state (cell 'zoneout')", "prob")
-    zoneout_h: float = param(0.0, "zoneout probability on the hidden state (cell 'zoneout')", "prob")
-    recurrent_dropout: float = param(0.0, "Semeniuta dropout of the cell update (cell 'recurrent-dropout')", "prob")
-    cell_dropout: float = param(0.0, "dropout of the new cell state (cell 'cell-dropout')", "prob")
-    output_zoneout: float = param(0.0, "zoneout of the output gate, the paper's variant (cell 'output-zoneout')", "prob")
-    variational_x: float = param(0.0, "Gal dropout on each layer's input, one mask per sequence (cell 'variational')", "prob")
-    variational_h: float = param(0.0, "Gal dropout on h_{t-1} in the gates, one mask per sequence (cell 'variational')", "prob")
-    mogrifier_rounds: int = param(0, "cell 'mogrifier': rounds r of mutual gating of x and h (paper: 5; "
-                                  "0: a plain LSTM)", "nonneg")
-    mogrifier_rank: int = param(0, "cell 'mogrifier': rank k of each Q/R matrix as a product (0: full matrices)",
-                                "nonneg")
-    init_range: float = param(0.1, "embedding weights start uniform in [-init_range, init_range]", "positive")
-    head: str = param("softmax", "output layer: 'softmax' (full), 'adaptive' (adaptive softmax over "
-                      "frequency-sorted clusters) or 'mos' (mixture of softmaxes)", ("softmax", "adaptive", "mos"))
-    adaptive_cutoffs: list[int] = param([], "head 'adaptive': ascending word ids where the tail clusters start "
-                                        "(the first is the head's shortlist size), e.g. [2000, 6000]", "positive")
-    mos_experts: int = param(0, "head 'mos': number K of softmaxes mixed (paper: 15)", "nonneg")
-    mos_last_size: int = param(0, "head 'mos': output size of the last layer, the latent's input (paper: 620); "
-                               "0: emb_size", "nonneg")
-    dropout_latent: float = param(0.0, "head 'mos': locked dropout p_l on the K latent vectors (paper: 0.29)", "prob")
-
-    def validate(self) -> None:
-        from .model.layers import KNOBS, LAYERS
-        for key, cells in (("cell", [self.cell]), ("layer_cells", self.layer_cells)):
-            for cell in cells:
-                if cell not in LAYERS:
-                    raise AwdlstmError(f"model.{key}={cell!r} is not valid; choose from: {', '.join(LAYERS)}")
-        used = self.layer_cells or [self.cell]
-        for kind, knobs in KNOBS.items():
-            for knob in knobs:
-                if getattr(self, knob) > 0 and not any(knob in KNOBS.get(c, ()) for c in used):
-                    now = f"model.layer_cells={used}" if self.layer_cells else f"model.cell={self.cell!r}"
-                    raise AwdlstmError(f"model.{knob}={getattr(self, knob)} only acts with model.cell={kind!r} "
-                                       f"(or a layer of that kind in model.layer_cells); now {now}")
-        if self.head == "adaptive" and not self.adaptive_cutoffs:
-            raise AwdlstmError("model.head='adaptive' needs model.adaptive_cutoffs, e.g. [2000, 6000]")
-        if self.head != "adaptive" and self.adaptive_cutoffs:
-            raise AwdlstmError(f"model.adaptive_cutoffs={self.adaptive_cutoffs} only acts with model.head='adaptive' "
-                               f"(now {self.head!r})")
-        if self.head == "mos" and self.mos_experts < 1:
-            raise AwdlstmError("model.head='mos' needs model.mos_experts >= 1 (the paper uses 15)")
-        for knob in ("mos_experts", "mos_last_size", "dropout_latent"):
-            if self.head != "mos" and getattr(self, knob) > 0:
-                raise AwdlstmError(f"model.{knob}={getattr(self, knob)} only acts with model.head='mos' "
-                                   f"(now {self.head!r})")
-        if any(b <= a for a, b in zip(self.adaptive_cutoffs, self.adaptive_cutoffs[1:])):
-            raise AwdlstmError(f"model.adaptive_cutoffs={self.adaptive_cutoffs} must be strictly ascending")
-        if self.layer_cells and len(self.layer_cells) != self.num_layers:
-            raise AwdlstmError(f"model.layer_cells has {len(self.layer_cells)} entries; it needs one per layer "
-                               f"(num_layers={self.num_layers}) or none")
-
-
-@dataclass
-class DataConfig(_Validated):
-    """Which corpus to train on and how to read it."""
-
-    SECTION = "data"
-    corpus: str = param("ptb", "known corpus name, 'synthetic', or a folder with train/valid/test files")
-    data_dir: str = param("", "folder holding corpora by name (empty: $AWDLSTM_DATA, then the cache)")
-    level: str = param("", "'word' (perplexity) or 'char' (bits per character); empty: from the corpus",
-                       ("", "word", "char"))
-    tokenizer: str = param("", "'split' (whitespace) or 'chars'; empty: from the corpus and level",
-                           ("", "split", "chars"))
-
-
-@dataclass
-class TrainConfig(_Validated):
+class TrainConfig(Validated):
     """Optimisation: SGD/NT-ASGD, the book schedule, or Adam; BPTT; checkpoints."""
 
     SECTION = "train"
@@ -262,7 +107,7 @@ def check_device(device: str, where: str) -> None:
 
 
 @dataclass
-class DistillConfig(_Validated):
+class DistillConfig(Validated):
     """Knowledge distillation: the model trains on a teacher's softened distribution too."""
 
     SECTION = "distill"
@@ -318,14 +163,6 @@ class RunConfig:
         return cls(**parts)
 
 
-def _parse_value(text: str) -> Any:
-    """A TOML value (number, bool, list, quoted string), else the raw text as a string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
 def apply_overrides(d: dict, overrides: list[str]) -> dict:
     """Apply ``key=value`` overrides; a key is ``section.field`` or a field name that only
     one section has."""
@@ -345,26 +182,8 @@ def apply_overrides(d: dict, overrides: list[str]) -> dict:
             section, name = owners[0], key
         if section not in SECTIONS or not name_in(SECTIONS[section], name):
             raise AwdlstmError(f"--set {key}: unknown config key; see `awdlstm train --help-config`")
-        d[section][name] = _parse_value(value)
+        d[section][name] = parse_value(value)
     return d
-
-
-def apply_overrides_to(cls, overrides: list[str]) -> dict:
-    """``key=value`` overrides of one section's dataclass ``cls`` (``key`` or
-    ``<section>.key``), as a dict of its fields."""
-    values = {}
-    for item in overrides:
-        key, eq, value = item.partition("=")
-        name = key.strip().removeprefix(f"{cls.SECTION}.")
-        if not eq or not name_in(cls, name):
-            valid = ", ".join(f.name for f in dataclasses.fields(cls))
-            raise AwdlstmError(f"--set {item!r}: expected key=value with a key of [{cls.SECTION}]: {valid}")
-        values[name] = _parse_value(value)
-    return values
-
-
-def name_in(cls, name: str) -> bool:
-    return any(f.name == name for f in dataclasses.fields(cls))
 
 
 PRESET_DIR = Path(__file__).parent / "presets"

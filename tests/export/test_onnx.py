@@ -10,8 +10,8 @@ pytest.importorskip("onnx")
 
 from awdlstm.cli import main  # noqa: E402
 from awdlstm.export.onnx_model import OnnxLM, onnx_loss  # noqa: E402
-from awdlstm.train.evaluate import evaluate  # noqa: E402
-from awdlstm.train.run_folder import model_from_checkpoint  # noqa: E402
+from awdlstm.runtime.evaluate import evaluate  # noqa: E402
+from awdlstm.checkpoints.run_folder import model_from_checkpoint  # noqa: E402
 from tests.conftest import make_model_folder  # noqa: E402
 from tests.test_cli_data import assert_one_line_error  # noqa: E402
 
@@ -61,7 +61,7 @@ def test_a_trained_model_and_its_int8_copy(tiny_run, tmp_path, capsys):
     q = OnnxLM(tmp_path / "tiny.int8.onnx")
     assert (tmp_path / "tiny.int8.onnx").stat().st_size < (tmp_path / "tiny.onnx").stat().st_size
     model, vocab, cfg, _ = model_from_checkpoint(run_dir)
-    from awdlstm.train.run_folder import corpus_for
+    from awdlstm.checkpoints.run_folder import corpus_for
     ids = corpus_for(cfg, False).valid[:3000]
     ref = evaluate(model, ids, 10, 35)
     assert abs(onnx_loss(lm, ids, 10, 35) - ref) < 1e-4

@@ -9,7 +9,7 @@ from awdlstm import ModelConfig, build_model, load_corpus
 from awdlstm.config import build_config
 from awdlstm.evaluation import cache_loss, cache_target_probs, score_static
 from awdlstm.inference.generate import generate
-from awdlstm.train.evaluate import evaluate
+from awdlstm.runtime.evaluate import evaluate
 from tests.conftest import write_corpus
 
 TYPES = 267_735

@@ -8,7 +8,8 @@ from awdlstm import commands
 from awdlstm.config import build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
-from awdlstm.train.checkpoint import load_checkpoint
+from awdlstm.checkpoints.checkpoint import load_checkpoint
+from awdlstm.train.hooks import Hook
 from awdlstm.train.trainer import Interrupted, Trainer
 
 LR, FLOOR, STEP = 2.0, 0.01, 1.5
@@ -24,29 +25,36 @@ def corpus_folder(tmp_path):
     return folder
 
 
-def on_simulated_clock(trainer, lrs, stop_after=None):
+class SimulatedClock(Hook):
     """Each update records its learning rate and advances the clock by STEP seconds;
     ``stop_after`` updates in, it asks for a stop as Ctrl-C would."""
-    now = [0.0]
-    trainer.clock = lambda: now[0]
-    update = trainer.update
 
-    def timed_update(loss):
-        lrs.append(trainer.optimizer.param_groups[0]["lr"])
-        update(loss)
-        now[0] += STEP
-        if stop_after is not None and len(lrs) == stop_after:
-            trainer._stop.set()
+    def __init__(self, lrs, stop_after=None):
+        self.now, self.lrs, self.stop_after = 0.0, lrs, stop_after
 
-    trainer.update = timed_update
-    return trainer
+    def __call__(self):
+        return self.now
+
+    def before_update(self, loop):
+        self.lrs.append(loop.optimizer.param_groups[0]["lr"])
+
+    def after_update(self, loop):
+        self.now += STEP
+        if self.stop_after is not None and len(self.lrs) == self.stop_after:
+            loop.request_stop()
+
+
+def on_simulated_clock(lrs, stop_after=None) -> dict:
+    """The Trainer arguments that put it on a simulated clock."""
+    clock = SimulatedClock(lrs, stop_after)
+    return {"clock": clock, "hooks": [clock]}
 
 
 def make(tmp_path, name, lrs, stop_after=None):
     folder = corpus_folder(tmp_path)
     cfg = build_config("tiny", SETS, corpus=str(folder))
-    t = Trainer(cfg, tmp_path / name, load_corpus(str(folder)), progress=False, log=lambda *a: None)
-    return on_simulated_clock(t, lrs, stop_after)
+    return Trainer(cfg, tmp_path / name, load_corpus(str(folder)), progress=False, log=lambda *a: None,
+                   **on_simulated_clock(lrs, stop_after))
 
 
 def test_lr_reaches_its_floor_when_the_budget_ends(tmp_path):
@@ -74,7 +82,7 @@ def test_resume_mid_schedule_continues_on_the_same_curve(tmp_path):
     assert len(first) == 26  # the stop is seen in the next batch's all-reduce, after its step
     assert load_checkpoint(tmp_path / "cut" / "last.safetensors")[1]["state"]["elapsed"] == 26 * STEP
     rest = []
-    resumed = on_simulated_clock(Trainer.resume(tmp_path / "cut", progress=False, log=lambda *a: None), rest)
+    resumed = Trainer.resume(tmp_path / "cut", progress=False, log=lambda *a: None, **on_simulated_clock(rest))
     resumed.run()
     assert first + rest == full  # the same learning rate at every step
     for (name, x), (_, y) in zip(a.model.state_dict().items(), resumed.model.state_dict().items()):

@@ -3,7 +3,7 @@ import torch
 
 from awdlstm import ModelConfig, build_model
 from awdlstm.errors import AwdlstmError
-from awdlstm.train.checkpoint import load_checkpoint, save_checkpoint
+from awdlstm.checkpoints.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_round_trip_keeps_tied_weights_and_metadata(tmp_path):

@@ -11,8 +11,9 @@ from awdlstm.cli import main
 from awdlstm.config import DistillConfig, build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
-from awdlstm.train.checkpoint import load_checkpoint
-from awdlstm.train.distill import distillation_loss
+from awdlstm.checkpoints.checkpoint import load_checkpoint
+from awdlstm.train.hooks import Hook
+from awdlstm.train.losses.distillation import distillation_loss
 from awdlstm.train.trainer import Interrupted, Trainer
 
 
@@ -91,16 +92,15 @@ def test_an_interrupted_distillation_resumes_exactly(tiny_run, tmp_path):
     full = Trainer(cfg, tmp_path / "full", corpus, progress=False, log=lambda *a: None)
     full.run()
 
-    cut = Trainer(cfg, tmp_path / "cut", corpus, progress=False, log=lambda *a: None)
-    real_update, calls = cut.update, []
+    class StopAfterFive(Hook):
+        calls = 0
 
-    def update(loss):
-        real_update(loss)
-        calls.append(1)
-        if len(calls) == 5:  # mid-epoch 1: Ctrl-C as the trainer sees it
-            cut._stop.set()
+        def after_update(self, loop):
+            self.calls += 1
+            if self.calls == 5:  # mid-epoch 1: Ctrl-C as the trainer sees it
+                loop.request_stop()
 
-    cut.update = update
+    cut = Trainer(cfg, tmp_path / "cut", corpus, progress=False, log=lambda *a: None, hooks=[StopAfterFive()])
     with pytest.raises(Interrupted):
         cut.run()
     tensors, _ = load_checkpoint(tmp_path / "cut" / "last.safetensors")

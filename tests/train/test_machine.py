@@ -12,8 +12,8 @@ from awdlstm.config import build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
 from awdlstm.train import Trainer
-from awdlstm.train.checkpoint import read_checkpoint, save_checkpoint
-from awdlstm.train.machine import Machine, resolve_device
+from awdlstm.checkpoints.checkpoint import read_checkpoint, save_checkpoint
+from awdlstm.runtime.machine import Machine, resolve_device
 from tests.test_cli_data import assert_one_line_error
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
@@ -69,7 +69,7 @@ def test_bf16_autocast_on_cpu_trains_like_fp32(tmp_path):
 
 
 def _native_bf16():
-    from awdlstm.train.machine import _cpu_has_bf16
+    from awdlstm.runtime.machine import _cpu_has_bf16
     return _cpu_has_bf16()
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from awdlstm.train.schedule import book_lr, nonmono_triggered
+from awdlstm.train.schedules.book import book_lr
+from awdlstm.train.schedules.ntasgd import nonmono_triggered
 
 
 def test_nonmono_needs_more_than_n_epochs_of_history():
@@ -21,7 +22,7 @@ def test_book_lr_divides_only_without_improvement():
 
 
 def test_budget_lr_warms_up_then_reaches_its_floor_exactly_at_the_end():
-    from awdlstm.train.schedule import budget_lr
+    from awdlstm.train.schedules.budget import budget_lr
     lr, warm, floor = 30.0, 0.1, 0.05
     assert budget_lr(lr, 0.0, warm, floor, "cosine") == pytest.approx(lr * floor)  # the warm-up starts at the floor
     assert budget_lr(lr, 0.05, warm, floor, "cosine") == pytest.approx(lr * (floor + (1 - floor) * 0.5))
@@ -40,7 +41,7 @@ def test_budget_lr_warms_up_then_reaches_its_floor_exactly_at_the_end():
 
 
 def test_budget_lr_holds_its_peak_until_the_decay_starts():
-    from awdlstm.train.schedule import budget_lr
+    from awdlstm.train.schedules.budget import budget_lr
     lr = 30.0
     for p in (0.1, 0.3, 0.6):
         assert budget_lr(lr, p, 0.1, 0.0, "linear", decay_start=0.6) == pytest.approx(lr)

@@ -13,8 +13,8 @@ from awdlstm.config import build_config
 from awdlstm.errors import AwdlstmError
 from awdlstm.model import build_model
 from awdlstm.train.param_groups import layer_groups, lm_layers
-from awdlstm.train.run_folder import model_from_checkpoint
-from awdlstm.train.schedule import stlr
+from awdlstm.checkpoints.run_folder import model_from_checkpoint
+from awdlstm.train.schedules.stlr import stlr
 from awdlstm.train.transfer import transfer_rows
 
 OLD = ["<eos>", "a", "b", "c", "d"]

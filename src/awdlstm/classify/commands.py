@@ -13,9 +13,9 @@ import torch
 from ..errors import AwdlstmError
 from ..inference.text import to_tokens
 from ..model import build_model
-from ..train.checkpoint import read_checkpoint, save_checkpoint
-from ..train.machine import resolve_device
-from ..train.run_folder import model_from_checkpoint
+from ..checkpoints.checkpoint import read_checkpoint, save_checkpoint
+from ..runtime.machine import resolve_device
+from ..checkpoints.run_folder import model_from_checkpoint
 from .config import ClassifierConfig, classifier_config
 from .data import Document, evaluation_set, require_labels, training_sets
 from .model import Classifier

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import _Validated, apply_overrides_to, param
+from ..settings import Validated, apply_overrides_to, param
 from ..errors import AwdlstmError
 
 
 @dataclass
-class ClassifierConfig(_Validated):
+class ClassifierConfig(Validated):
     """Training a classifier head (and, gradually, the encoder) on labelled lines."""
 
     SECTION = "classify"

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..train.param_groups import layer_groups
-from ..train.schedule import stlr
+from ..train.schedules.stlr import stlr
 from .config import ClassifierConfig
 from .model import Classifier
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import AwdlstmError
 from ..train.logbook import read_records
-from ..train.run_folder import checkpoint_file, open_checkpoint
+from ..checkpoints.run_folder import checkpoint_file, open_checkpoint
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}

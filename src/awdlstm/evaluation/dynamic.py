@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..data.batching import BPTTIterator, batchify
 from ..errors import AwdlstmError
 from ..model import detach_hidden
-from ..train.evaluate import lstm_kernel, model_device
+from ..runtime.evaluate import lstm_kernel, model_device
 from .scored import Scored
 
 RULES = ("sgd", "rms")

@@ -8,7 +8,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
-from ..train.evaluate import lstm_kernel, model_device
+from ..runtime.evaluate import lstm_kernel, model_device
 
 
 @dataclass

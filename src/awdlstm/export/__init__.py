@@ -1,1 +1,1 @@
-"""Ways out of the toolkit: model folders (train/model_folder.py) and ONNX (onnx_model.py)."""
+"""Ways out of the toolkit: model folders (checkpoints/model_folder.py) and ONNX (onnx_model.py)."""

@@ -8,7 +8,7 @@ import torch
 
 from ..data.vocab import Vocabulary
 from ..errors import AwdlstmError
-from ..train.evaluate import lstm_kernel, model_device
+from ..runtime.evaluate import lstm_kernel, model_device
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:

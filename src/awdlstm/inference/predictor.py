@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..data.vocab import EOS, Vocabulary
 from ..errors import AwdlstmError
-from ..train.evaluate import lstm_kernel, model_device
+from ..runtime.evaluate import lstm_kernel, model_device
 from .text import encode, to_tokens
 
 State = list[tuple[torch.Tensor, torch.Tensor]]  # one (h, c) per layer, each (1, 1, H_l)
@@ -57,8 +57,8 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> Predictor:
-        from ..train.machine import resolve_device
-        from ..train.run_folder import model_from_checkpoint
+        from ..runtime.machine import resolve_device
+        from ..checkpoints.run_folder import model_from_checkpoint
         model, vocab, _, ckpt = model_from_checkpoint(Path(path), resolve_device(device))
         return cls(model, vocab, *ckpt.text_format())
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig
+from .config import ModelConfig
 from ..errors import AwdlstmError
 from .adaptive_softmax import AdaptiveSoftmax
 from .embedding_dropout import EmbeddingDropout

@@ -1,13 +1,20 @@
-"""The training loop: SGD with clipping and weight decay, variable BPTT with the per-step
-learning-rate scale, NT-ASGD (a running average of all parameters, used for evaluation
-and the saved best model), the book schedule, ``when`` drops, Adam, fine-tuning, and the
-budget schedule (warm-up and decay planned over ``max_minutes``, averaging at the end).
+"""The training loop: forward, the loss terms, backward, clipping, the optimizer step and
+the running average; the schedules, loss terms and hooks that extend it are objects
+(hooks.py), chosen from registries (schedules/, losses/), never flags in here.
+
+SGD (averaged under NT-ASGD) or Adam, with clipping and weight decay; variable BPTT with
+the per-step learning-rate scale (lr · seq_len / bptt); the schedule of train.schedule
+(NT-ASGD, the book's, the budget's, STLR, none) plus train.when's drops; the fine-tuning
+phase; the loss as cross-entropy, AR, TAR and, with a teacher, distillation.
 
 The loop runs on the device, precision and processes of its ``Machine``. With several
 processes every rank walks the same BPTT windows over its block of the global batch's
 columns, and the model draws each batch-wide mask for the whole batch (see
 model/masks.py), so N processes compute what one process computes. Per batch the ranks
 agree, in one small all-reduce, on the loss sum and on whether to stop or checkpoint.
+
+The trainer's state is the sum of its parts' states (``state_dict``, snapshot.py): a
+resume, a fine-tuning start and a transfer all enter through ``load_state_dict``.
 
 Run folder: ``last.safetensors`` (every few minutes and at each epoch end),
 ``best.safetensors`` (lowest validation loss; averaged weights once averaging is on),
@@ -16,32 +23,35 @@ Run folder: ``last.safetensors`` (every few minutes and at each epoch end),
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from ..checkpoints.checkpoint import remove_stale_temporaries
+from ..checkpoints.run_folder import BEST, LAST, check_vocab, corpus_for, model_from_checkpoint, open_checkpoint
 from ..config import RunConfig, with_device
 from ..data.batching import BPTTIterator, batchify
 from ..data.corpus import Corpus
 from ..errors import AwdlstmError
-from ..model import ar_penalty, build_model, detach_hidden, native, tar_penalty
-from .checkpoint import remove_stale_temporaries
-from .distill import Teacher, distillation_loss
-from .evaluate import evaluate, evaluate_sums, metric
+from ..model import build_model, detach_hidden, native
+from ..runtime.evaluate import evaluate, evaluate_sums, metric
+from ..runtime.machine import Machine
+from . import snapshot
+from .hooks import Hook, Step
 from .logbook import Logbook
-from .machine import Machine
-from .run_folder import BEST, LAST, corpus_for, check_vocab, model_from_checkpoint, open_checkpoint
+from .losses import LossContext, build_losses
 from .param_groups import layer_groups, lm_layers
-from .schedule import book_lr, budget_lr, nonmono_triggered, stlr
-from .snapshot import restore, save_best, save_last
+from .schedules import build_schedules
 from .state import TrainState
 
 
@@ -53,9 +63,25 @@ def _quiet(*args, **kwargs) -> None:
     """The log of every process but rank 0."""
 
 
+class Agreed(NamedTuple):
+    """What every rank learns from one batch's all-reduce."""
+
+    loss_sum: float  # raw loss x tokens over all ranks
+    bad: bool  # a non-finite loss on some rank
+    stop: bool  # a stop requested on some rank (Ctrl-C)
+    save: bool  # rank 0's checkpoint decision
+    clock: float  # rank 0's training clock, seconds
+
+
 class Trainer:
+    """``start``: a state dict (snapshot.py) to begin from, e.g. a checkpoint's for a
+    resume, or weights and a TrainState for fine-tuning. ``hooks`` watch every update;
+    ``clock`` is the training clock (tests pass a simulated one); ``validation`` replaces
+    the validation loss (tests script it)."""
+
     def __init__(self, cfg: RunConfig, run_dir: Path, corpus: Corpus, progress: bool = True, log=print,
-                 machine: Machine | None = None):
+                 machine: Machine | None = None, *, start: dict | None = None, hooks: Sequence[Hook] = (),
+                 clock: Callable[[], float] = time.monotonic, validation: Callable[[], float] | None = None):
         t = cfg.train
         self.machine = m = machine or Machine.start(t.device, t.precision)
         self.cfg, self.run_dir, self.corpus = cfg, Path(run_dir), corpus
@@ -70,25 +96,31 @@ class Trainer:
             native.native()  # build or load the CPU kernels now, before the training clock starts
         torch.manual_seed(t.seed)  # the weights are drawn on the CPU, so every device starts alike
         self.model = build_model(cfg.model, len(corpus.vocab)).to(m.device)
-        # Distillation: the teacher's soft targets join the loss (distill.py).
-        self.teacher = Teacher(cfg.distill.teacher, corpus.vocab.itos, m.device) if cfg.distill.teacher else None
+        self.losses = build_losses(cfg, LossContext(corpus.vocab.itos, m.device))
+        # A term that reads the whole (T, B, V) distribution needs a forward without targets.
+        self.whole_distribution = any(term.needs_distribution for term in self.losses)
         self.net = m.wrap(self.model)  # DistributedDataParallel with several processes
         self.state = TrainState(lr=t.lr)
+        self.schedules = build_schedules(t, self.state.phase)
         self.optimizer = self.make_optimizer()
         self.scaler = m.grad_scaler()
         self.average: AveragedModel | None = None
-        start, end = m.block(t.batch_size)
+        start_col, end_col = m.block(t.batch_size)
         # (rows, B) global batch, this rank's columns: (rows, end - start).
-        self.train_source = batchify(corpus.train, t.batch_size)[:, start:end]
+        self.train_source = batchify(corpus.train, t.batch_size)[:, start_col:end_col]
         self.columns = m.columns(t.batch_size)
         # This rank's loss is a mean over its share of the tokens; scaled so that DDP's
         # average over ranks is the mean over the whole batch.
-        self.loss_share = (end - start) * m.world / t.batch_size
+        self.loss_share = (end_col - start_col) * m.world / t.batch_size
         self.hidden = None
         self.logbook = Logbook(self.run_dir, m.is_main)
+        self.hooks = list(hooks)
+        self.clock = clock
+        self._validation = validation
         self._stop = threading.Event()
         self._rate = 0.0
-        self.clock = time.monotonic  # the training clock (tests put a simulated one here)
+        if start is not None:
+            self.load_state_dict(start)
 
     # ---- construction -------------------------------------------------------------
     def make_optimizer(self) -> torch.optim.Optimizer:
@@ -109,7 +141,8 @@ class Trainer:
         self.state.averaging = True
 
     @classmethod
-    def resume(cls, run_dir: Path, progress: bool = True, log=print, device: str | None = None) -> Trainer:
+    def resume(cls, run_dir: Path, progress: bool = True, log=print, device: str | None = None,
+               **kwargs) -> Trainer:
         """Continue from ``run_dir/last``; ``device`` overrides the stored train.device."""
         run_dir = Path(run_dir)
         if not (run_dir / LAST).is_file():
@@ -119,19 +152,92 @@ class Trainer:
         cfg = with_device(ckpt.config(), device)
         corpus = corpus_for(cfg, progress)
         check_vocab(corpus.vocab, ckpt.vocab(), run_dir / LAST, cfg.data.corpus)
-        trainer = cls(cfg, run_dir, corpus, progress, log)
-        restore(trainer, ckpt)
+        trainer = cls(cfg, run_dir, corpus, progress, log, **kwargs)
+        trainer.load_state_dict(snapshot.read(ckpt), str(ckpt.path))
         return trainer
+
+    # ---- the state: the sum of the parts' states ------------------------------------
+    def _gather(self, hidden) -> dict:
+        """A carried state [(h, c)] of this rank's columns -> the whole batch's, by name."""
+        B = self.cfg.train.batch_size
+        return {f"{i}.{n}": self.machine.gather_columns(t, 1, B)
+                for i, (h, c) in enumerate(hidden) for n, t in (("h", h), ("c", c))}
+
+    def _block(self, named: dict, layers: int):
+        """The inverse of ``_gather``: this rank's block of a saved whole-batch state."""
+        start, end = self.machine.block(self.cfg.train.batch_size)
+        device = self.machine.device
+        return [tuple(named[f"{i}.{n}"][:, start:end].to(device) for n in ("h", "c")) for i in range(layers)]
+
+    def state_dict(self) -> dict:
+        """Everything an exact resume needs. Collective with several processes (the carried
+        states are gathered for the whole batch, so a run resumes with any process count)."""
+        mid_epoch = self.state.iterator is not None
+        d = {"state": dataclasses.asdict(self.state), "model.": self.model.state_dict(),
+             "rng.": self.machine.rng_state(), **snapshot.optimizer_state(self.optimizer)}
+        if self.average is not None:
+            d["avg."] = self.average.state_dict()
+        if self.scaler is not None:
+            d["grad_scaler"] = self.scaler.state_dict()
+        if mid_epoch and self.hidden is not None:
+            d["hidden."] = self._gather(self.hidden)
+            for term in self.losses:
+                d.update(term.state_dict(self._gather))
+        schedules = {s.name: s.state_dict() for s in self.schedules if s.state_dict()}
+        if schedules:
+            d["schedules"] = schedules
+        return d
+
+    def load_state_dict(self, d: dict, where: str = "the start state") -> None:
+        """Take each part's state from ``d``; a part ``d`` does not name keeps its own."""
+        if "state" in d:
+            self.state = TrainState.from_dict(d["state"], where)
+        if "model." in d:
+            self.model.load_state_dict(d["model."])
+        if self.state.averaging:
+            self.start_averaging()  # from the weights now loaded (fine-tuning), or ...
+            if "avg." in d:
+                self.average.load_state_dict(d["avg."])  # ... the saved average (a resume)
+        if "optim_groups" in d:
+            snapshot.load_optimizer_state(self.optimizer, d)
+        if self.scaler is not None and "grad_scaler" in d:
+            self.scaler.load_state_dict(d["grad_scaler"])
+        if "rng." in d:
+            self.machine.set_rng_state(d["rng."])
+        if "hidden." in d:
+            self.hidden = self._block(d["hidden."], len(self.model.layers))
+        for term in self.losses:
+            term.load_state_dict(d, self._block)
+        self.schedules = build_schedules(self.cfg.train, self.state.phase)
+        for s in self.schedules:
+            s.load_state_dict(d.get("schedules", {}).get(s.name, {}))
+
+    def _header(self, kind: str, **extra) -> dict:
+        return {"kind": kind, "config": self.cfg.to_dict(), "vocab": self.corpus.vocab.itos,
+                "level": self.corpus.level, "tokenizer": self.corpus.tokenizer, **extra}
+
+    def save_last(self) -> None:
+        """Collective when several processes train; rank 0 writes."""
+        d = self.state_dict()
+        if self.machine.is_main:
+            snapshot.write(self.run_dir / LAST, d, self._header("last"))
+
+    def save_best(self) -> None:
+        if self.machine.is_main:
+            snapshot.write(self.run_dir / BEST, {"model.": self.eval_model().state_dict()},
+                           self._header("best", state=dataclasses.asdict(self.state),
+                                        from_average=self.state.averaging))
 
     def eval_model(self):
         """The averaged weights once averaging is on, else the model itself."""
         return self.average.module if self.average is not None else self.model
 
-    def save_last(self) -> None:
-        save_last(self)
-
     def records(self) -> list[dict]:
         return self.logbook.records()
+
+    def request_stop(self) -> None:
+        """Save at the end of the current batch and raise Interrupted (what Ctrl-C does)."""
+        self._stop.set()
 
     # ---- the loop -----------------------------------------------------------------
     def _install_signals(self):
@@ -161,9 +267,9 @@ class Trainer:
                     self.state.done, self.state.stop_reason = True, f"reached {max_epochs} epochs"
                     break
                 started = self.clock()
-                budget_hit = self._run_epoch(started)
+                budget_hit = self.run_epoch(started)
                 self.state.elapsed += self.clock() - started
-                self._end_epoch()
+                self.end_epoch()
                 if budget_hit:
                     self.state.done = True
                     self.state.stop_reason = f"wall-clock budget of {self.cfg.train.max_minutes:g} minutes"
@@ -176,26 +282,16 @@ class Trainer:
 
     def forward_loss(self, batch, hidden):
         """Forward on this rank's block: (output, raw cross-entropy, the loss to backpropagate:
-        with AR/TAR, scaled by this rank's share of the batch)."""
-        t = self.cfg.train
+        the loss terms' sum, scaled by this rank's share of the batch)."""
         x, y = batch.x.to(self.machine.device, non_blocking=True), batch.y.to(self.machine.device, non_blocking=True)
-        if self.teacher is None:
-            with self.machine.autocast():
-                out = self.net(x, hidden, self.columns, targets=y)
-            # The loss (log p(target) is fp32 from the model), AR and TAR in fp32 whatever the autocast dtype.
-            raw_loss = -out.target_logp.mean()
-            loss = raw_loss
-        else:  # the whole distribution (T, B, V) of both models
-            with self.machine.autocast():
-                out = self.net(x, hidden, self.columns)
-                teacher_logp = self.teacher.log_probs(x)
-            loss, raw_loss = distillation_loss(F.log_softmax(out.logits.float(), -1), teacher_logp, y,
-                                               self.cfg.distill)
-        if t.alpha:
-            loss = loss + ar_penalty(out.dropped_output.float(), t.alpha)
-        if t.beta:
-            loss = loss + tar_penalty(out.raw_output.float(), t.beta)
-        return out, raw_loss, loss * self.loss_share
+        with self.machine.autocast():
+            out = self.net(x, hidden, self.columns, targets=None if self.whole_distribution else y)
+            # Every term computes in fp32 whatever the autocast dtype (log p(target) is fp32 from the model).
+            step = Step(x, y, out)
+            loss = self.losses[0](step)
+            for term in self.losses[1:]:
+                loss = loss + term(step)
+        return out, step.ce, loss * self.loss_share
 
     def update(self, loss) -> None:
         """Backward (DDP averages the gradients), clip, step, and update the average."""
@@ -219,9 +315,31 @@ class Trainer:
         if self.average is not None and stepped:
             self.average.update_parameters(self.model)
 
-    def _run_epoch(self, started: float) -> bool:
+    def _agree(self, raw_loss, loss, n_local: int, save_due: bool, clock: float) -> Agreed:
+        """One all-reduce: the loss sum, a non-finite loss anywhere, a stop anywhere, and rank
+        0's checkpoint decision and training clock (the budget and its schedule)."""
+        main = float(self.machine.is_main)
+        values = self.machine.sum([raw_loss.item() * n_local, float(not torch.isfinite(loss).item()),
+                                   float(self._stop.is_set()), main * bool(save_due), main * clock])
+        return Agreed(values[0], bool(values[1]), bool(values[2]), bool(values[3]), values[4])
+
+    def _non_finite(self, loss) -> AwdlstmError:
+        """The NaN policy: stop with a message; the last good checkpoint stays as it was."""
+        s = self.state
+        kept = (f"the last good checkpoint {self.run_dir / LAST} is kept" if (self.run_dir / LAST).is_file()
+                else "no checkpoint had been written yet")
+        return AwdlstmError(f"loss became {'nan' if math.isnan(loss.item()) else loss.item()} in {s.phase} epoch "
+                            f"{s.epoch}, batch {s.batches_done + 1}; stopped, {kept}; try a lower "
+                            f"train.lr (now {s.lr:g}) or train.clip")
+
+    def _save_due(self, now: float, last_save: float) -> bool:
+        t = self.cfg.train
+        return bool(t.checkpoint_batches and (self.state.batches_done + 1) % t.checkpoint_batches == 0) or \
+            now - last_save > t.checkpoint_minutes * 60
+
+    def run_epoch(self, started: float) -> bool:
         """One epoch (or its remainder after a resume). True when the budget ran out."""
-        t, s, m = self.cfg.train, self.state, self.machine
+        t, s = self.cfg.train, self.state
         it = BPTTIterator(self.train_source, t.bptt, t.variable_bptt, seed=t.seed * 1000 + s.epoch)
         if s.iterator is not None:
             it.load_state_dict(s.iterator)
@@ -230,8 +348,8 @@ class Trainer:
             self.hidden = None
         if self.hidden is None:
             self.hidden = self.model.init_hidden(self.train_source.size(1))
-            if self.teacher is not None:
-                self.teacher.reset(self.train_source.size(1))
+            for term in self.losses:
+                term.start_epoch(self.train_source.size(1))
         self.model.train()
         last_save = self.clock()
         t0, tok0 = self.clock(), s.tokens
@@ -241,34 +359,24 @@ class Trainer:
         with bar:
             for batch in it:
                 out, raw_loss, loss = self.forward_loss(batch, detach_hidden(self.hidden))
-                n_local = batch.y.numel()
                 now = self.clock()
-                save_due = (t.checkpoint_batches and (s.batches_done + 1) % t.checkpoint_batches == 0) or \
-                    now - last_save > t.checkpoint_minutes * 60
-                # One all-reduce: the loss sum, a non-finite loss anywhere, Ctrl-C anywhere, and
-                # rank 0's checkpoint decision and training clock (the budget and its schedule).
-                main = float(m.is_main)
-                loss_sum, bad, stop, save, clock = m.sum([
-                    raw_loss.item() * n_local, float(not torch.isfinite(loss).item()), float(self._stop.is_set()),
-                    main * bool(save_due), main * (s.elapsed + now - started)])
-                spent = t.max_minutes and clock >= t.max_minutes * 60
-                if t.schedule == "budget":
-                    self._plan_budget(clock / (t.max_minutes * 60))
-                elif t.schedule == "stlr":  # over every batch of every epoch
-                    s.lr = stlr(t.lr, (s.epoch - 1 + s.batches_done / len(it)) / t.epochs, t.stlr_cut, t.stlr_ratio)
+                agreed = self._agree(raw_loss, loss, batch.y.numel(), self._save_due(now, last_save),
+                                     s.elapsed + now - started)
+                spent = t.max_minutes and agreed.clock >= t.max_minutes * 60
+                for schedule in self.schedules:
+                    schedule.on_batch(self, agreed.clock, s.batches_done / len(it))
                 lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr * g.get("lr_scale", 1.0)
-                if bad:
-                    kept = (f"the last good checkpoint {self.run_dir / LAST} is kept" if (self.run_dir / LAST).is_file()
-                            else "no checkpoint had been written yet")
-                    raise AwdlstmError(
-                        f"loss became {'nan' if math.isnan(loss.item()) else loss.item()} in {s.phase} epoch "
-                        f"{s.epoch}, batch {s.batches_done + 1}; stopped, {kept}; try a lower "
-                        f"train.lr (now {s.lr:g}) or train.clip")
+                if agreed.bad:
+                    raise self._non_finite(loss)
+                for hook in self.hooks:
+                    hook.before_update(self)
                 self.update(loss)
+                for hook in self.hooks:
+                    hook.after_update(self)
                 self.hidden = out.hidden
-                s.loss_sum += loss_sum
+                s.loss_sum += agreed.loss_sum
                 s.tokens += batch.y.size(0) * t.batch_size
                 s.batches_done += 1
                 s.iterator = it.state_dict()
@@ -278,12 +386,12 @@ class Trainer:
                     name, value = metric(mean, self.corpus.level)
                     rate = (s.tokens - tok0) / max(self.clock() - t0, 1e-9)
                     bar.set_postfix_str(f"loss {mean:.3f} {name} {value:.2f} lr {s.lr:.3g} {rate:,.0f} tok/s")
-                if stop:
+                if agreed.stop:
                     s.elapsed += self.clock() - started
                     self.save_last()
                     raise Interrupted(f"interrupted; state saved to {self.run_dir / LAST}; "
                                       f"continue with `awdlstm train --resume {self.run_dir}`")
-                if save:
+                if agreed.save:
                     now = self.clock()
                     s.elapsed += now - started
                     self.save_last()
@@ -295,19 +403,11 @@ class Trainer:
         self._rate = (s.tokens - tok0) / max(self.clock() - t0, 1e-9)
         return budget_hit
 
-    def _plan_budget(self, progress: float) -> None:
-        """The budget schedule at ``progress`` (rank 0's training clock over the budget, the
-        same on every rank): set the base lr, and start averaging at ``average_from``. The
-        clock is part of the saved state, so a resumed run continues on the same curve."""
-        t, s = self.cfg.train, self.state
-        s.lr = budget_lr(t.lr, progress, t.warmup, t.lr_floor, t.decay, t.decay_start)
-        if not s.averaging and t.average_from < 1.0 and progress >= t.average_from:
-            self.start_averaging()
-            self.log(f"\n{progress:.0%} of the budget: evaluating the running average of the weights from now on")
-
     def validate(self) -> float:
         """Mean validation loss of the evaluated model; each rank reads its block of the
         validation batch's columns and the sums are shared, so every rank gets the same value."""
+        if self._validation is not None:
+            return self._validation()
         t, m = self.cfg.train, self.machine
         total, count = evaluate_sums(self.eval_model(), self.corpus.valid, t.eval_batch_size, t.bptt,
                                      self.progress, "validate", m.block(t.eval_batch_size))
@@ -316,8 +416,8 @@ class Trainer:
         # copy (one broadcast per epoch), so no reduction detail can make ranks disagree.
         return m.from_main([total / count])[0]
 
-    def _end_epoch(self) -> None:
-        t, s = self.cfg.train, self.state
+    def end_epoch(self) -> None:
+        s = self.state
         val = self.validate()
         train_loss = s.loss_sum / max(s.tokens, 1)
         rec = {"event": "epoch", "phase": s.phase, "epoch": s.epoch, "train_loss": train_loss,
@@ -326,23 +426,9 @@ class Trainer:
         improved = val < s.best_val
         if improved:
             s.best_val = val
-            save_best(self)
-        if s.phase == "finetune":
-            if nonmono_triggered(s.history, val, t.nonmono):
-                s.done, s.stop_reason = True, "fine-tuning: the non-monotone trigger fired"
-        elif t.schedule == "ntasgd" and t.optimizer == "sgd" and not s.averaging \
-                and nonmono_triggered(s.history, val, t.nonmono):
-            self.start_averaging()
-            s.lr = t.lr
-            rec["switched"] = True
-            self.log(f"epoch {s.epoch}: validation did not improve on the best before the last "
-                     f"{t.nonmono} epochs; switching to averaged SGD (NT-ASGD)")
-        elif t.schedule == "book" and not improved:
-            s.lr = book_lr(s.lr, val, s.best_val, t.lr_decay)
-            self.log(f"epoch {s.epoch}: validation did not improve; lr -> {s.lr:g}")
-        if s.epoch in t.when:
-            s.lr /= 10
-            self.log(f"epoch {s.epoch}: lr divided by 10 -> {s.lr:g}")
+            self.save_best()
+        for schedule in self.schedules:
+            schedule.on_epoch_end(self, val, improved, rec)
         s.history.append(val)
         name, tr = metric(train_loss, self.corpus.level)
         _, va = metric(val, self.corpus.level)
@@ -352,8 +438,8 @@ class Trainer:
         self.logbook.record(rec)
         s.epoch += 1
         s.iterator, self.hidden = None, None
-        if self.teacher is not None:
-            self.teacher.hidden = None
+        for term in self.losses:
+            term.end_epoch()
         self.logbook.plot(f"{self.cfg.data.corpus}: {self.run_dir.name}", self.corpus.level)
 
     def final_results(self) -> dict:

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoints.run_folder import corpus_for, model_from_checkpoint
 from ..config import RunConfig, apply_overrides, with_device
 from ..data.vocab import EOS
 from ..errors import AwdlstmError
-from .evaluate import metric
-from .run_folder import corpus_for, model_from_checkpoint
+from ..runtime.evaluate import metric
+from ..checkpoints.run_folder import corpus_for, model_from_checkpoint
 from .trainer import Trainer
 
 # The state entries with one row per word (first dimension V).
@@ -46,7 +47,7 @@ def transfer_rows(state: dict[str, torch.Tensor], old_itos: list[str], new_itos:
 
 
 def start_transfer(source: Path, corpus: str, run_dir: Path, sets: list[str], minutes: float | None,
-                   progress: bool = True, log=print, device: str | None = None) -> Trainer:
+                   progress: bool = True, log=print, device: str | None = None, **kwargs) -> Trainer:
     """A Trainer on ``corpus`` whose model starts from ``source``'s weights, its vocabulary
     moved to the new corpus's. Writes ``transfer.json`` (source, shared and new words, and
     the validation loss before training) into ``run_dir``."""
@@ -62,9 +63,8 @@ def start_transfer(source: Path, corpus: str, run_dir: Path, sets: list[str], mi
     shared = sum(w in vocab.stoi for w in new_itos)
     if not any(w in vocab.stoi for w in new_itos if w != EOS):
         raise AwdlstmError(f"corpus '{corpus}' shares no word with {source}'s vocabulary; train a new model instead")
-    trainer = Trainer(new_cfg, run_dir, data, progress, log)
-    state = transfer_rows(model.state_dict(), vocab.itos, new_itos)
-    trainer.model.load_state_dict(state)
+    weights = transfer_rows(model.state_dict(), vocab.itos, new_itos)
+    trainer = Trainer(new_cfg, run_dir, data, progress, log, start={"model.": weights}, **kwargs)
     before = trainer.validate()
     name, value = metric(before, data.level)
     trainer.log(f"vocabulary: {shared:,} of {len(new_itos):,} words carried over from {source} "
