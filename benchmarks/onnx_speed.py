@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
 from awdlstm.export.onnx_model import OnnxLM, export_onnx, onnx_loss
 from awdlstm.runtime.evaluate import evaluate, lstm_kernel, metric
-from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
 
 
 def torch_ms(model, tokens: list[int]) -> float:

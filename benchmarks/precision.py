@@ -20,13 +20,13 @@ import time
 
 import torch
 
+from awdlstm.checkpoints.run_folder import corpus_for
 from awdlstm.config import build_config
 from awdlstm.data.batching import BPTTIterator
 from awdlstm.model import detach_hidden
-from awdlstm.train import Trainer
 from awdlstm.runtime.evaluate import evaluate_sums
 from awdlstm.runtime.machine import resolve_device
-from awdlstm.checkpoints.run_folder import corpus_for
+from awdlstm.train import Trainer
 
 
 def main():

@@ -55,10 +55,10 @@ def make_model_folder(folder: Path, sets: list[str] = (), vocab: list[str] = WOR
     over ``vocab``: no training, for tests of what reads a model."""
     import torch
 
-    from awdlstm.config import build_config
-    from awdlstm.model import build_model
     from awdlstm.checkpoints.checkpoint import Checkpoint
     from awdlstm.checkpoints.model_folder import write_model_folder
+    from awdlstm.config import build_config
+    from awdlstm.model import build_model
 
     cfg = build_config("tiny", list(sets))
     torch.manual_seed(seed)

@@ -7,9 +7,9 @@ import os
 import pytest
 from safetensors.torch import load_file, save_file
 
+from awdlstm.checkpoints import checkpoint as checkpoint_mod
 from awdlstm.cli import main
 from awdlstm.data import SyntheticSpec, write_synthetic
-from awdlstm.checkpoints import checkpoint as checkpoint_mod
 from tests.test_cli_data import assert_one_line_error
 
 

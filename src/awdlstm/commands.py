@@ -8,12 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from .checkpoints import BEST, LAST, model_from_checkpoint
+from .checkpoints.run_folder import check_vocab, corpus_for
 from .config import DEFAULT_PRESET, build_config
 from .errors import AwdlstmError
-from .checkpoints import BEST, LAST, model_from_checkpoint
-from .train import Trainer, start_finetune
 from .runtime.machine import resolve_device
-from .checkpoints.run_folder import check_vocab, corpus_for
+from .train import Trainer, start_finetune
 
 
 def _progress() -> bool:
@@ -355,7 +355,12 @@ def serve_cmd(path: str, host: str, port: int, max_batch: int, max_wait_ms: floa
 
 def gradflow_cmd(run: str | None, steps: int, hidden: int, clip: float, out: str, log=print,
                  device: str | None = None) -> dict:
-    from .diagnostics.gradflow import format_table, gradflow, lstm_cell_from_model, plot_gradflow
+    from .diagnostics.gradflow import (
+        format_table,
+        gradflow,
+        lstm_cell_from_model,
+        plot_gradflow,
+    )
     if steps < 2 or hidden < 1 or clip <= 0:
         raise AwdlstmError(f"--steps {steps} --hidden {hidden} --clip {clip}: need steps >= 2, hidden >= 1, clip > 0")
     lstm = None

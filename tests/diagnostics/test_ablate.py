@@ -15,6 +15,7 @@ def test_ablation_runs_every_variant_and_resumes(capsys, tmp_path):
     assert (out / "full" / "results-finetune.json").is_file()
     # Every variant changed exactly its own setting.
     import json
+
     from safetensors import safe_open
     with safe_open(str(out / "no-weight-drop" / "best.safetensors"), "pt") as f:
         cfg = json.loads(f.metadata()["awdlstm"])["config"]

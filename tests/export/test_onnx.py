@@ -8,10 +8,10 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+from awdlstm.checkpoints.run_folder import model_from_checkpoint  # noqa: E402
 from awdlstm.cli import main  # noqa: E402
 from awdlstm.export.onnx_model import OnnxLM, onnx_loss  # noqa: E402
 from awdlstm.runtime.evaluate import evaluate  # noqa: E402
-from awdlstm.checkpoints.run_folder import model_from_checkpoint  # noqa: E402
 from tests.conftest import make_model_folder  # noqa: E402
 from tests.test_cli_data import assert_one_line_error  # noqa: E402
 

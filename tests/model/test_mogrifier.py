@@ -64,7 +64,7 @@ def test_weight_drop_masks_w_hh_once_per_forward_and_reaches_the_raw_weight(monk
     torch.manual_seed(4)
     layer = MogrifierLayer(IN, H, weight_drop=0.5, rounds=3).train()
     used = []
-    import awdlstm.model.mogrifier as mog
+    import awdlstm.model.recurrent as mog  # where every layer applies weight drop
     real = mog.drop_weight
     monkeypatch.setattr(mog, "drop_weight", lambda w, p: used.append(real(w, p)) or used[-1])
     out, _ = layer(torch.randn(T, B, IN), layer.init_state(B))

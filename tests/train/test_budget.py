@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from awdlstm import commands
+from awdlstm.checkpoints.checkpoint import load_checkpoint
 from awdlstm.config import build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
-from awdlstm.checkpoints.checkpoint import load_checkpoint
 from awdlstm.train.hooks import Hook
 from awdlstm.train.trainer import Interrupted, Trainer
 

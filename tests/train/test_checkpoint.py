@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from awdlstm import ModelConfig, build_model
-from awdlstm.errors import AwdlstmError
 from awdlstm.checkpoints.checkpoint import load_checkpoint, save_checkpoint
+from awdlstm.errors import AwdlstmError
 
 
 def test_round_trip_keeps_tied_weights_and_metadata(tmp_path):

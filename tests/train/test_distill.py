@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from awdlstm import commands
+from awdlstm.checkpoints.checkpoint import load_checkpoint
 from awdlstm.cli import main
 from awdlstm.config import DistillConfig, build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
-from awdlstm.checkpoints.checkpoint import load_checkpoint
 from awdlstm.train.hooks import Hook
 from awdlstm.train.losses.distillation import distillation_loss
 from awdlstm.train.trainer import Interrupted, Trainer

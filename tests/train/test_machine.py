@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
+from awdlstm.checkpoints.checkpoint import read_checkpoint, save_checkpoint
 from awdlstm.cli import main
 from awdlstm.config import build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
-from awdlstm.train import Trainer
-from awdlstm.checkpoints.checkpoint import read_checkpoint, save_checkpoint
 from awdlstm.runtime.machine import Machine, resolve_device
+from awdlstm.train import Trainer
 from tests.test_cli_data import assert_one_line_error
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")

@@ -6,10 +6,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from awdlstm.cli import main
-from awdlstm.errors import AwdlstmError
 from awdlstm.checkpoints.model_folder import read_model_folder
 from awdlstm.checkpoints.run_folder import model_from_checkpoint
+from awdlstm.cli import main
+from awdlstm.errors import AwdlstmError
 from tests.conftest import make_model_folder
 from tests.test_cli_data import assert_one_line_error
 

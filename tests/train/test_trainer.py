@@ -4,11 +4,11 @@ import time
 import pytest
 import torch
 
+from awdlstm.checkpoints.checkpoint import load_checkpoint
 from awdlstm.config import build_config
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.errors import AwdlstmError
 from awdlstm.train import finetune as finetune_mod
-from awdlstm.checkpoints.checkpoint import load_checkpoint
 from awdlstm.train.hooks import Hook
 from awdlstm.train.trainer import Trainer
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from awdlstm import commands
+from awdlstm.checkpoints.run_folder import model_from_checkpoint
 from awdlstm.cli import main
 from awdlstm.config import build_config
 from awdlstm.errors import AwdlstmError
 from awdlstm.model import build_model
 from awdlstm.train.param_groups import layer_groups, lm_layers
-from awdlstm.checkpoints.run_folder import model_from_checkpoint
 from awdlstm.train.schedules.stlr import stlr
-from awdlstm.train.transfer import transfer_rows
+from awdlstm.train.transfer import transfer_rows, word_rows
 
 OLD = ["<eos>", "a", "b", "c", "d"]
 NEW = ["<eos>", "c", "x", "a", "y", "z"]
@@ -28,7 +28,7 @@ def test_shared_rows_are_copied_and_new_rows_are_the_mean(sets):
     old = build_model(cfg.model, len(OLD))
     with torch.no_grad():
         old.decoder.bias.uniform_(-1, 1)
-    state = transfer_rows(old.state_dict(), OLD, NEW)
+    state = transfer_rows(old.state_dict(), OLD, NEW, word_rows(old))
     new = build_model(cfg.model, len(NEW))
     new.load_state_dict(state)
     for module, name in ((old.embedding, "weight"), (old.decoder, "weight"), (old.decoder, "bias")):

@@ -10,16 +10,22 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoints.checkpoint import read_checkpoint, save_checkpoint
+from ..checkpoints.run_folder import model_from_checkpoint
 from ..errors import AwdlstmError
 from ..inference.text import to_tokens
 from ..model import build_model
-from ..checkpoints.checkpoint import read_checkpoint, save_checkpoint
 from ..runtime.machine import resolve_device
-from ..checkpoints.run_folder import model_from_checkpoint
 from .config import ClassifierConfig, classifier_config
 from .data import Document, evaluation_set, require_labels, training_sets
 from .model import Classifier
-from .train import Encoded, confusion_table, evaluate_classifier, predict, train_classifier
+from .train import (
+    Encoded,
+    confusion_table,
+    evaluate_classifier,
+    predict,
+    train_classifier,
+)
 
 FILE = "classifier.safetensors"
 

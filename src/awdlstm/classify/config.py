@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..settings import Validated, apply_overrides_to, param
 from ..errors import AwdlstmError
+from ..settings import Validated, apply_overrides_to, param
 
 
 @dataclass

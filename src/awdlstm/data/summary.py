@@ -5,10 +5,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..errors import AwdlstmError
 from .corpus import Corpus, load_corpus
 from .sources import SPLITS
-from ..errors import AwdlstmError
-from .synthetic import LABEL_WORD, SyntheticSpec, ensure_synthetic, write_labelled_synthetic, write_synthetic
+from .synthetic import (
+    LABEL_WORD,
+    SyntheticSpec,
+    ensure_synthetic,
+    write_labelled_synthetic,
+    write_synthetic,
+)
 
 
 def format_summary(corpus: Corpus) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import AwdlstmError
+
 
 def _clip_hook(clip: float):
     def hook(grad):
@@ -83,7 +85,9 @@ def gradflow(steps: int = 50, hidden: int = 100, batch: int = 4, clip: float = 1
 
 def lstm_cell_from_model(model) -> nn.LSTMCell:
     """The first recurrent layer of a trained model, as an LSTMCell with the same weights."""
-    lstm = model.layers[0].lstm
+    lstm = model.layers[0].as_lstm()
+    if lstm is None:
+        raise AwdlstmError(f"--run: the first layer ({type(model.layers[0]).__name__}) is not an LSTM")
     cell = nn.LSTMCell(lstm.input_size, lstm.hidden_size)
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):

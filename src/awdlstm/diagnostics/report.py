@@ -10,9 +10,9 @@ import json
 import math
 from pathlib import Path
 
+from ..checkpoints.run_folder import checkpoint_file, open_checkpoint
 from ..errors import AwdlstmError
 from ..train.logbook import read_records
-from ..checkpoints.run_folder import checkpoint_file, open_checkpoint
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}

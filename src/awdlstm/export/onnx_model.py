@@ -24,15 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import AwdlstmError
-from ..model.adaptive_softmax import AdaptiveSoftmax
-from ..model.expected_lstm import expected_forward
-from ..model.fused_lstm import FusedLSTMLayer
-from ..model.mos import MixtureOfSoftmaxes
-from ..model.step_lstm import StepLSTMLayer
 
 OPSET = 17
 
@@ -56,18 +50,11 @@ class ExportableLM(nn.Module):
         m = self.model
         x = m.embedding(tokens)  # (T, B, E); embedding and locked dropout are off at evaluation
         new_state = []
-        for i, layer in enumerate(m.layers):
+        for i, layer in enumerate(m.layers):  # each layer's own exportable forward (export_onnx checks)
             h, c = state[2 * i], state[2 * i + 1]
-            if isinstance(layer, StepLSTMLayer):  # its compiled recurrence does not export
-                x, (h, c) = expected_forward(layer, x, (h, c))
-            else:  # a FusedLSTMLayer (export_onnx checks): ONNX's own LSTM operator
-                x, (h, c) = layer.lstm(x, (h, c))
+            x, (h, c) = layer.export_forward(x, (h, c))
             new_state += [h, c]
-        if isinstance(m.decoder, (AdaptiveSoftmax, MixtureOfSoftmaxes)):
-            log_probs = m.decoder.log_probs(x)
-        else:
-            log_probs = F.log_softmax(m.decoder(x).float(), dim=-1)
-        return (log_probs, *new_state)
+        return (m.decoder.log_probs(x), *new_state)
 
 
 def state_names(num_layers: int, suffix: str = "") -> list[str]:
@@ -80,8 +67,7 @@ def export_onnx(model, vocab: list[str], level: str, tokenizer: str, out: Path, 
     out = Path(out)
     if out.suffix != ".onnx":
         raise AwdlstmError(f"--out {out}: an ONNX file name ends in .onnx")
-    unsupported = {type(layer).__name__ for layer in model.layers
-                   if not isinstance(layer, (StepLSTMLayer, FusedLSTMLayer))}
+    unsupported = {type(layer).__name__ for layer in model.layers if not layer.exportable}
     if unsupported:  # the Mogrifier: its rounds do not export as a loop yet
         raise AwdlstmError(f"ONNX export of {', '.join(sorted(unsupported))} is not supported yet; "
                            f"export a model folder instead")

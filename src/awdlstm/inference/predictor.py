@@ -57,8 +57,8 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> Predictor:
-        from ..runtime.machine import resolve_device
         from ..checkpoints.run_folder import model_from_checkpoint
+        from ..runtime.machine import resolve_device
         model, vocab, _, ckpt = model_from_checkpoint(Path(path), resolve_device(device))
         return cls(model, vocab, *ckpt.text_format())
 

@@ -22,8 +22,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import AwdlstmError
+from .head import LogProbHead
 
-class AdaptiveSoftmax(nn.Module):
+
+class AdaptiveSoftmax(LogProbHead, nn.Module):
+    KNOBS = ("adaptive_cutoffs",)
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        c = cfg.adaptive_cutoffs
+        if not c:
+            raise AwdlstmError("model.head='adaptive' needs model.adaptive_cutoffs, e.g. [2000, 6000]")
+        if any(b <= a for a, b in zip(c, c[1:])):
+            raise AwdlstmError(f"model.adaptive_cutoffs={c} must be strictly ascending")
+
+    @classmethod
+    def build(cls, in_size: int, vocab_size: int, cfg, tied: nn.Parameter | None) -> AdaptiveSoftmax:
+        if cfg.adaptive_cutoffs[-1] >= vocab_size:
+            raise AwdlstmError(f"model.adaptive_cutoffs={cfg.adaptive_cutoffs} must end below the vocabulary "
+                               f"size {vocab_size}")
+        return cls(in_size, vocab_size, cfg.adaptive_cutoffs, tied)
+
     def __init__(self, in_features: int, vocab_size: int, cutoffs: list[int], weight: nn.Parameter | None = None):
         super().__init__()
         self.cutoffs = [int(c) for c in cutoffs] + [vocab_size]

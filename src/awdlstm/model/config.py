@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import AwdlstmError
 from ..settings import Validated, param
+from .heads import HEADS
 from .layers import KNOBS, LAYERS
 
 
@@ -42,8 +43,8 @@ class ModelConfig(Validated):
     mogrifier_rank: int = param(0, "cell 'mogrifier': rank k of each Q/R matrix as a product (0: full matrices)",
                                 "nonneg")
     init_range: float = param(0.1, "embedding weights start uniform in [-init_range, init_range]", "positive")
-    head: str = param("softmax", "output layer: 'softmax' (full), 'adaptive' (adaptive softmax over "
-                      "frequency-sorted clusters) or 'mos' (mixture of softmaxes)", ("softmax", "adaptive", "mos"))
+    head: str = param("softmax", "output layer, a name in awdlstm.model.heads.HEADS: 'softmax' (full), 'adaptive' "
+                      "(adaptive softmax over frequency-sorted clusters) or 'mos' (mixture of softmaxes)")
     adaptive_cutoffs: list[int] = param([], "head 'adaptive': ascending word ids where the tail clusters start "
                                         "(the first is the head's shortlist size), e.g. [2000, 6000]", "positive")
     mos_experts: int = param(0, "head 'mos': number K of softmaxes mixed (paper: 15)", "nonneg")
@@ -63,19 +64,14 @@ class ModelConfig(Validated):
                     now = f"model.layer_cells={used}" if self.layer_cells else f"model.cell={self.cell!r}"
                     raise AwdlstmError(f"model.{knob}={getattr(self, knob)} only acts with model.cell={kind!r} "
                                        f"(or a layer of that kind in model.layer_cells); now {now}")
-        if self.head == "adaptive" and not self.adaptive_cutoffs:
-            raise AwdlstmError("model.head='adaptive' needs model.adaptive_cutoffs, e.g. [2000, 6000]")
-        if self.head != "adaptive" and self.adaptive_cutoffs:
-            raise AwdlstmError(f"model.adaptive_cutoffs={self.adaptive_cutoffs} only acts with model.head='adaptive' "
-                               f"(now {self.head!r})")
-        if self.head == "mos" and self.mos_experts < 1:
-            raise AwdlstmError("model.head='mos' needs model.mos_experts >= 1 (the paper uses 15)")
-        for knob in ("mos_experts", "mos_last_size", "dropout_latent"):
-            if self.head != "mos" and getattr(self, knob) > 0:
-                raise AwdlstmError(f"model.{knob}={getattr(self, knob)} only acts with model.head='mos' "
-                                   f"(now {self.head!r})")
-        if any(b <= a for a, b in zip(self.adaptive_cutoffs, self.adaptive_cutoffs[1:])):
-            raise AwdlstmError(f"model.adaptive_cutoffs={self.adaptive_cutoffs} must be strictly ascending")
+        if self.head not in HEADS:
+            raise AwdlstmError(f"model.head={self.head!r} is not valid; choose one of: {', '.join(HEADS)}")
+        for name, head in HEADS.items():
+            for knob in head.KNOBS:
+                if name != self.head and getattr(self, knob):
+                    raise AwdlstmError(f"model.{knob}={getattr(self, knob)} only acts with model.head={name!r} "
+                                       f"(now {self.head!r})")
+        HEADS[self.head].check(self)
         if self.layer_cells and len(self.layer_cells) != self.num_layers:
             raise AwdlstmError(f"model.layer_cells has {len(self.layer_cells)} entries; it needs one per layer "
                                f"(num_layers={self.num_layers}) or none")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import torch
 
 from .script import script
-from .step_lstm import StepLSTMLayer
 
 
 @script
@@ -50,8 +49,8 @@ def expected_recurrence(xproj: torch.Tensor, w_hh: torch.Tensor, h: torch.Tensor
     return torch.stack(outs), h, c
 
 
-def expected_forward(layer: StepLSTMLayer, x: torch.Tensor, state):
-    """The evaluation forward of ``layer``: x (T, B, I), state (h, c) each (1, B, H)."""
+def expected_forward(layer, x: torch.Tensor, state):
+    """The evaluation forward of a StepLSTMLayer ``layer``: x (T, B, I), state (h, c) each (1, B, H)."""
     p = layer.p
     z_c, z_h, z_o = p["zoneout_c"], p["zoneout_h"], p["output_zoneout"]
     lstm = layer.lstm

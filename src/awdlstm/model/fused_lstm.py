@@ -13,21 +13,15 @@ the lower precision. On CUDA, cuDNN runs the recurrence in the autocast dtype.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.func import functional_call
 
 from .masks import Columns, no_autocast
-from .weight_drop import drop_weight
+from .recurrent import LSTMLayer
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (1, B, H)
 
 
-class FusedLSTMLayer(nn.Module):
-    def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0):
-        super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size)
-        self.hidden_size = hidden_size
-        self.weight_drop = weight_drop
+class FusedLSTMLayer(LSTMLayer):
 
     def forward(self, x: torch.Tensor, state: State, columns: Columns | None = None) -> tuple[torch.Tensor, State]:
         """x (T, B, input_size), state (h, c) each (1, B, H) -> output (T, B, H), new state.
@@ -39,12 +33,10 @@ class FusedLSTMLayer(nn.Module):
         return self._run(x, state)
 
     def _run(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        if self.training and self.weight_drop > 0:
-            w_hh = drop_weight(self.lstm.weight_hh_l0, self.weight_drop)
+        w_hh = self.dropped(self.lstm.weight_hh_l0)
+        if w_hh is not self.lstm.weight_hh_l0:
             return functional_call(self.lstm, {"weight_hh_l0": w_hh}, (x, state))
         return self.lstm(x, state)
 
-    def init_state(self, batch_size: int) -> State:
-        w = self.lstm.weight_hh_l0
-        zeros = w.new_zeros(1, batch_size, self.hidden_size)
-        return zeros, zeros.clone()
+    def export_forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        return self.lstm(x, state)  # ONNX's own LSTM operator

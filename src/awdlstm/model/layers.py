@@ -1,9 +1,9 @@
 """Registry of recurrent layer kinds, selectable per layer by ``model.cell`` / ``model.layer_cells``.
 
-An entry builds a layer from (input_size, hidden_size, ModelConfig). A layer is called as
-``layer(x, state, columns=None) -> (output, state)`` with x (T, B, input_size) (``columns``: see
-model/masks.py); ``init_state(B)`` gives
-its zero state.
+An entry builds a layer (a ``RecurrentLayer``, recurrent.py: the call, the initial state,
+weight drop and the export path) from (input_size, hidden_size, ModelConfig). A new cell is
+one file with its layer class plus its line here (and, when it reads config knobs, their
+line in KNOBS).
 """
 
 from .fused_lstm import FusedLSTMLayer

@@ -6,12 +6,11 @@ Shapes, with T steps, batch B, vocabulary V, embedding E and hidden H:
       → layer 1 (E → H) ─ locked dropout p_h → … → layer L (H → E if tied, else H)
       ─ locked dropout p_o → decoder (tied to the embedding) → logits (T, B, V)
 
-The decoder is a full softmax (``model.head = "softmax"``), an adaptive softmax
-(``"adaptive"``, see adaptive_softmax.py) or a mixture of softmaxes (``"mos"``, mos.py;
-the last layer's size is then ``mos_last_size``); the latter two return "logits" that are already log-probabilities,
-so ``log_softmax(logits)`` is the model's distribution either way. Given the targets,
-a forward also returns log p(target), which the adaptive softmax computes without the
-whole (T, B, V) distribution.
+The decoder is the head named by ``model.head`` (heads.py; the protocol is head.py): a
+full softmax, an adaptive softmax or a mixture of softmaxes. Its "logits" are raw logits
+or already log-probabilities, so ``log_softmax(logits)`` is the model's distribution either
+way. Given the targets, a forward also returns log p(target), which the adaptive softmax
+and the mixture compute without the whole (T, B, V) distribution.
 
 The hidden state is a list with one (h, c) per layer, each (1, B, H_l). It is passed in
 and returned, never stored on the module, so the batch size can change between calls.
@@ -22,17 +21,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from ..errors import AwdlstmError
-from .adaptive_softmax import AdaptiveSoftmax
 from .embedding_dropout import EmbeddingDropout
+from .heads import HEADS
 from .layers import LAYERS
 from .locked_dropout import LockedDropout
 from .masks import Columns
-from .mos import MixtureOfSoftmaxes
 
 Hidden = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -62,27 +58,13 @@ class LanguageModel(nn.Module):
         self.hidden_dropout = LockedDropout(c.dropout_hidden, c.locked_dropout)
         self.output_dropout = LockedDropout(c.dropout_output, c.locked_dropout)
         cells = c.layer_cells or [c.cell] * c.num_layers
-        if c.head == "mos":  # the last layer feeds the latent projection (paper: 620 -> 15 x 280)
-            out_size = c.mos_last_size or c.emb_size
-        else:
-            out_size = c.emb_size if c.tie_weights else c.hidden_size
+        head = HEADS[c.head]
+        out_size = head.input_size(c)
         sizes = [c.emb_size] + [c.hidden_size] * (c.num_layers - 1) + [out_size]
         self.layers = nn.ModuleList(LAYERS[cells[i]](sizes[i], sizes[i + 1], c) for i in range(c.num_layers))
         nn.init.uniform_(self.embedding.weight, -c.init_range, c.init_range)
         tied = self.embedding.weight if c.tie_weights else None  # one Parameter, two uses
-        if c.head == "adaptive":
-            if c.adaptive_cutoffs[-1] >= vocab_size:
-                raise AwdlstmError(f"model.adaptive_cutoffs={c.adaptive_cutoffs} must end below the vocabulary "
-                                   f"size {vocab_size}")
-            self.decoder = AdaptiveSoftmax(out_size, vocab_size, c.adaptive_cutoffs, tied)
-        elif c.head == "mos":
-            self.decoder = MixtureOfSoftmaxes(out_size, c.emb_size, vocab_size, c.mos_experts, c.dropout_latent,
-                                              c.locked_dropout, tied)
-        else:
-            self.decoder = nn.Linear(out_size, vocab_size)
-            if tied is not None:
-                self.decoder.weight = tied
-            nn.init.zeros_(self.decoder.bias)
+        self.decoder = head.build(out_size, vocab_size, c, tied)
 
     def init_hidden(self, batch_size: int) -> Hidden:
         """Zero state for every layer: [(h, c)], each (1, batch_size, H_l)."""
@@ -96,16 +78,7 @@ class LanguageModel(nn.Module):
         ``targets`` (T, B): also return log p(target)."""
         raw_output, new_hidden = self.encode(tokens, hidden, columns)
         dropped = self.output_dropout(raw_output, columns)
-        if isinstance(self.decoder, (AdaptiveSoftmax, MixtureOfSoftmaxes)):  # heads that give log-probabilities
-            if targets is not None:
-                return LMOutput(None, new_hidden, raw_output, dropped,
-                                self.decoder.target_log_prob(dropped, targets, columns))
-            return LMOutput(self.decoder.log_probs(dropped, columns), new_hidden, raw_output, dropped)
-        logits = self.decoder(dropped)  # (T, B, V)
-        target_logp = None
-        if targets is not None:  # in fp32 whatever the autocast dtype
-            target_logp = -F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1),
-                                           reduction="none").view(targets.shape)
+        logits, target_logp = self.decoder(dropped, targets, columns)  # (T, B, V) or None, (T, B) or None
         return LMOutput(logits, new_hidden, raw_output, dropped, target_logp)
 
     def encode(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None) -> tuple[torch.Tensor, Hidden]:

@@ -27,7 +27,7 @@ from torch import nn
 
 from . import native as _native
 from .masks import Columns, no_autocast
-from .weight_drop import drop_weight
+from .recurrent import LSTMLayer
 
 
 class MogrifierFunction(torch.autograd.Function):
@@ -152,12 +152,11 @@ def _backward_loop(grad_out, grad_h, grad_c, w, mats, xs, hs, acts, cs, tcs, sig
     return dx, dh, dc, dgates, dpres
 
 
-class MogrifierLayer(nn.Module):
+class MogrifierLayer(LSTMLayer):
+    exportable = False  # its rounds do not export as an ONNX loop yet
+
     def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0, rounds: int = 5, rank: int = 0):
-        super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size)
-        self.hidden_size = hidden_size
-        self.weight_drop = weight_drop
+        super().__init__(input_size, hidden_size, weight_drop)
         self.rounds, self.rank = rounds, rank
         shapes = [(input_size, hidden_size) if i % 2 == 0 else (hidden_size, input_size) for i in range(rounds)]
         if rank:  # each matrix as a (rows, k) @ (k, cols) product
@@ -180,9 +179,7 @@ class MogrifierLayer(nn.Module):
         """x (T, B, m), state (h, c) each (1, B, n) -> output (T, B, n), new state. Weight
         drop's mask covers the whole matrix, so a block of columns needs nothing."""
         lstm = self.lstm
-        w_hh = lstm.weight_hh_l0
-        if self.training and self.weight_drop > 0:
-            w_hh = drop_weight(w_hh, self.weight_drop)
+        w_hh = self.dropped(lstm.weight_hh_l0)
         mats = self.matrices()
         with no_autocast(x.device):  # the recurrence runs in the weights' dtype
             dtype = w_hh.dtype
@@ -190,6 +187,3 @@ class MogrifierLayer(nn.Module):
                                                 lstm.weight_ih_l0, w_hh, lstm.bias_ih_l0 + lstm.bias_hh_l0, *mats)
         return out, (h.unsqueeze(0), c.unsqueeze(0))
 
-    def init_state(self, batch_size: int):
-        zeros = self.lstm.weight_hh_l0.new_zeros(1, batch_size, self.hidden_size)
-        return zeros, zeros.clone()

@@ -17,11 +17,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import AwdlstmError
+from .head import LogProbHead
 from .locked_dropout import LockedDropout
 from .masks import Columns
 
 
-class MixtureOfSoftmaxes(nn.Module):
+class MixtureOfSoftmaxes(LogProbHead, nn.Module):
+    KNOBS = ("mos_experts", "mos_last_size", "dropout_latent")
+
+    @classmethod
+    def check(cls, cfg) -> None:
+        if cfg.mos_experts < 1:
+            raise AwdlstmError("model.head='mos' needs model.mos_experts >= 1 (the paper uses 15)")
+
+    @staticmethod
+    def input_size(cfg) -> int:
+        """The last layer feeds the latent projection (paper: 620 -> 15 x 280)."""
+        return cfg.mos_last_size or cfg.emb_size
+
+    @classmethod
+    def build(cls, in_size: int, vocab_size: int, cfg, tied: nn.Parameter | None) -> MixtureOfSoftmaxes:
+        return cls(in_size, cfg.emb_size, vocab_size, cfg.mos_experts, cfg.dropout_latent, cfg.locked_dropout, tied)
+
     def __init__(self, in_features: int, emb_size: int, vocab_size: int, experts: int, dropout_latent: float,
                  locked: bool = True, weight: nn.Parameter | None = None):
         super().__init__()

@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from . import native as _native
+from .expected_lstm import expected_forward
 from .masks import Columns, bernoulli, no_autocast
-from .weight_drop import drop_weight
+from .recurrent import LSTMLayer
 
 Mask = torch.Tensor | float | None  # (T, B, H) per step, (B, H) per sequence, a constant, or absent
 
@@ -194,7 +194,7 @@ def step_lstm(xproj, w_hh, h0, c0, masks: StepMasks):
                                   masks.z_o, masks.gal)
 
 
-class StepLSTMLayer(nn.Module):
+class StepLSTMLayer(LSTMLayer):
     """One LSTM layer with zoneout / recurrent-dropout variants and weight drop.
 
     Probabilities (0 turns a variant off):
@@ -213,11 +213,7 @@ class StepLSTMLayer(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0, zoneout_c: float = 0.0,
                  zoneout_h: float = 0.0, recurrent_dropout: float = 0.0, cell_dropout: float = 0.0,
                  output_zoneout: float = 0.0, variational_x: float = 0.0, variational_h: float = 0.0):
-        super().__init__()
-        # The same parameters as nn.LSTM, so weights move between the two kinds of layer.
-        self.lstm = nn.LSTM(input_size, hidden_size)
-        self.hidden_size = hidden_size
-        self.weight_drop = weight_drop
+        super().__init__(input_size, hidden_size, weight_drop)
         self.p = dict(zoneout_c=zoneout_c, zoneout_h=zoneout_h, recurrent_dropout=recurrent_dropout,
                       cell_dropout=cell_dropout, output_zoneout=output_zoneout,
                       variational_x=variational_x, variational_h=variational_h)
@@ -267,15 +263,12 @@ class StepLSTMLayer(nn.Module):
         # The input projection of every step in one matrix product: (T, B, 4H).
         xproj = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(T * B, -1),
                             lstm.weight_ih_l0.t()).view(T, B, -1)
-        w_hh = lstm.weight_hh_l0
-        if self.training and self.weight_drop > 0:
-            w_hh = drop_weight(w_hh, self.weight_drop)
+        w_hh = self.dropped(lstm.weight_hh_l0)
         h0, c0 = state
         masks = self.draw_masks(T, B, x.device, dtype, columns)
         with no_autocast(x.device):
             out, h, c = step_lstm(xproj.to(dtype), w_hh, h0[0].to(dtype), c0[0].to(dtype), masks)
         return out, (h.unsqueeze(0), c.unsqueeze(0))
 
-    def init_state(self, batch_size: int):
-        zeros = self.lstm.weight_hh_l0.new_zeros(1, batch_size, self.hidden_size)
-        return zeros, zeros.clone()
+    def export_forward(self, x: torch.Tensor, state):
+        return expected_forward(self, x, state)  # the compiled recurrence does not export

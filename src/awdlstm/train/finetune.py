@@ -6,7 +6,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..checkpoints.run_folder import BEST, LAST, check_vocab, corpus_for, model_from_checkpoint, open_checkpoint
+from ..checkpoints.run_folder import (
+    BEST,
+    LAST,
+    check_vocab,
+    corpus_for,
+    model_from_checkpoint,
+    open_checkpoint,
+)
 from ..config import with_device
 from .state import TrainState
 from .trainer import Trainer

@@ -38,7 +38,14 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ..checkpoints.checkpoint import remove_stale_temporaries
-from ..checkpoints.run_folder import BEST, LAST, check_vocab, corpus_for, model_from_checkpoint, open_checkpoint
+from ..checkpoints.run_folder import (
+    BEST,
+    LAST,
+    check_vocab,
+    corpus_for,
+    model_from_checkpoint,
+    open_checkpoint,
+)
 from ..config import RunConfig, with_device
 from ..data.batching import BPTTIterator, batchify
 from ..data.corpus import Corpus

@@ -21,22 +21,25 @@ from ..config import RunConfig, apply_overrides, with_device
 from ..data.vocab import EOS
 from ..errors import AwdlstmError
 from ..runtime.evaluate import metric
-from ..checkpoints.run_folder import corpus_for, model_from_checkpoint
 from .trainer import Trainer
 
-# The state entries with one row per word (first dimension V).
-WORD_ROWS = ("embedding.weight", "decoder.weight", "decoder.bias")
+
+def word_rows(model) -> list[str]:
+    """The state entries with one row per word (first dimension V): the embedding's, and
+    those the head names (head.py's ``word_rows``)."""
+    return ["embedding.weight"] + [f"decoder.{name}" for name in model.decoder.word_rows]
 
 
-def transfer_rows(state: dict[str, torch.Tensor], old_itos: list[str], new_itos: list[str]) -> dict[str, torch.Tensor]:
-    """``state`` with every per-word entry re-indexed from ``old_itos`` to ``new_itos``:
-    shared words keep their rows exactly, new words get the mean row."""
+def transfer_rows(state: dict[str, torch.Tensor], old_itos: list[str], new_itos: list[str],
+                  rows: list[str]) -> dict[str, torch.Tensor]:
+    """``state`` with every per-word entry (``rows``) re-indexed from ``old_itos`` to
+    ``new_itos``: shared words keep their rows exactly, new words get the mean row."""
     old = {w: i for i, w in enumerate(old_itos)}
     new_ids = [i for i, w in enumerate(new_itos) if w in old]
     old_ids = torch.tensor([old[new_itos[i]] for i in new_ids], dtype=torch.long)
     new_ids = torch.tensor(new_ids, dtype=torch.long)
     out = dict(state)
-    for name in WORD_ROWS:
+    for name in rows:
         if name not in state:
             continue
         t = state[name]
@@ -63,7 +66,7 @@ def start_transfer(source: Path, corpus: str, run_dir: Path, sets: list[str], mi
     shared = sum(w in vocab.stoi for w in new_itos)
     if not any(w in vocab.stoi for w in new_itos if w != EOS):
         raise AwdlstmError(f"corpus '{corpus}' shares no word with {source}'s vocabulary; train a new model instead")
-    weights = transfer_rows(model.state_dict(), vocab.itos, new_itos)
+    weights = transfer_rows(model.state_dict(), vocab.itos, new_itos, word_rows(model))
     trainer = Trainer(new_cfg, run_dir, data, progress, log, start={"model.": weights}, **kwargs)
     before = trainer.validate()
     name, value = metric(before, data.level)
