@@ -24,7 +24,8 @@ import torch
 
 from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
 from awdlstm.export.onnx_model import OnnxLM, export_onnx, onnx_loss
-from awdlstm.runtime.evaluate import evaluate, lstm_kernel, metric
+from awdlstm.data.metrics import metric
+from awdlstm.runtime.evaluate import evaluate, lstm_kernel
 
 
 def torch_ms(model, tokens: list[int]) -> float:

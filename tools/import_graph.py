@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "awdlstm"
 # Bottom to top. Parts in one layer may not import each other (except within a package).
 LAYERS = [
     ["errors"],
-    ["settings"],  # the typed-config machinery every section uses
+    ["settings", "commandline"],  # the typed-config machinery; how a typed function becomes a command
     ["data"],
     ["model"],
     ["config"],  # the whole RunConfig that checkpoints store: data's, model's, train's sections

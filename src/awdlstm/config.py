@@ -70,6 +70,10 @@ class TrainConfig(Validated):
                            "gradient scaler); the loss, perplexity and NT-ASGD averages stay fp32",
                            ("fp32", "bf16", "fp16"))
 
+    def batch_size_for(self, split: str) -> int:
+        """The AWD protocol: validation at eval_batch_size (10), test at test_batch_size (1)."""
+        return self.test_batch_size if split == "test" else self.eval_batch_size
+
     def validate(self) -> None:
         check_device(self.device, "train.device")
         if self.schedule == "budget" and not self.max_minutes:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from awdlstm.data import corpus as corpus_mod
-from awdlstm.data.corpus import load_corpus, read_lines
+from awdlstm.data.corpus import load_corpus
+from awdlstm.data.lines import read_lines
 from awdlstm.errors import AwdlstmError
 from tests.conftest import write_corpus
 

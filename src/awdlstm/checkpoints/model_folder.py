@@ -89,6 +89,15 @@ def read_model_folder(folder: Path) -> Checkpoint:
     return Checkpoint(folder, {"model.": weights}, meta)
 
 
+def run_card(ckpt: Checkpoint, num_parameters: int, source: Path) -> str:
+    """The model card of a run folder's model: with its results.json and command.txt when
+    the folder has them."""
+    source = Path(source)
+    results = json.loads((source / "results.json").read_text()) if (source / "results.json").is_file() else None
+    command = (source / "command.txt").read_text().strip() if (source / "command.txt").is_file() else None
+    return model_card(ckpt, num_parameters, results, command, source)
+
+
 def model_card(ckpt: Checkpoint, num_parameters: int, results: dict | None, command: str | None,
                source: Path) -> str:
     """The README.md of a model folder: what the model is and how well it does."""

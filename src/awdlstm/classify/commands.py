@@ -7,11 +7,14 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
+from ..commandline import Arg, Device, command, command_group
 from ..checkpoints.checkpoint import read_checkpoint, save_checkpoint
 from ..checkpoints.run_folder import model_from_checkpoint
+from ..data.lines import input_lines
 from ..errors import AwdlstmError
 from ..inference.text import to_tokens
 from ..model import build_model
@@ -39,14 +42,10 @@ class TextCodec:
         self.unknown = self.total = 0
 
     def ids(self, text: str, where: str) -> list[int]:
-        ids = []
-        for t in to_tokens(text, self.tokenizer, self.level):
-            self.total += 1
-            i = self.vocab.stoi.get(t, self.vocab.unk_id)
-            if i is None:
-                self.unknown += 1
-            else:
-                ids.append(i)
+        found = self.vocab.lookup(to_tokens(text, self.tokenizer, self.level))
+        ids = [i for i in found if i is not None]  # the vocabulary's rule; what it cannot read is left out
+        self.total += len(found)
+        self.unknown += len(found) - len(ids)
         if not ids:
             raise AwdlstmError(f"{where}: no token of the document is in the language model's vocabulary")
         return ids[: self.max_tokens]
@@ -66,8 +65,22 @@ def _report(name: str, result: dict, labels: list[str], log) -> None:
     log(confusion_table(result["confusion"], labels))
 
 
-def classify_train(lm: str, data: str, out: str, sets: list[str], log=print, device: str | None = None) -> dict:
-    cfg = classifier_config(sets)
+command_group("classify", "a text classifier on a language model's encoder (ULMFiT): train, eval, predict")
+
+
+@command("classify train", help="train on label<TAB>text lines; prints accuracy and a confusion table",
+         description="DATA: a file of label<TAB>text lines (.tsv or .txt; .csv: label,text columns), or a folder "
+                     "with train and optionally valid/test files in that format. Without a validation file, 10%% "
+                     "of the training lines are held out.")
+def classify_train(lm: Annotated[str, Arg("the language model (run, checkpoint or model folder), best fine-tuned "
+                                          "on the texts to classify", positional=True, metavar="LM")],
+                   data: Annotated[str, Arg(positional=True, metavar="DATA")],
+                   out: Annotated[str | None, Arg("the classifier's folder", required=True)] = None,
+                   sets: Annotated[list[str], Arg("classifier settings, e.g. --set epochs=6 --set unfreeze=all (see "
+                                                  "awdlstm/classify/config.py)", flag="--set",
+                                                  metavar="KEY=VALUE")] = (),
+                   log=print, device: Device = None) -> dict:
+    cfg = classifier_config(list(sets))
     dev = resolve_device(device)
     model, vocab, lm_cfg, ckpt = model_from_checkpoint(Path(lm), dev)
     level, tokenizer = ckpt.text_format()
@@ -127,7 +140,12 @@ def load_classifier(path: str, device):
     return clf.to(device).eval(), TextCodec(Vocabulary(itos), level, tokenizer, cfg.max_tokens), labels
 
 
-def classify_eval(path: str, data: str, log=print, device: str | None = None) -> dict:
+@command("classify eval", help="accuracy and confusion table on labelled lines")
+def classify_eval(path: Annotated[str, Arg("the folder `classify train --out` wrote", positional=True,
+                                           metavar="CLASSIFIER")],
+                  data: Annotated[str, Arg("a labelled file, or a folder (its test file, else valid)",
+                                           positional=True, metavar="DATA")],
+                  log=print, device: Device = None) -> dict:
     dev = resolve_device(device)
     clf, codec, labels = load_classifier(path, dev)
     docs = evaluation_set(Path(data), labels)
@@ -138,17 +156,14 @@ def classify_eval(path: str, data: str, log=print, device: str | None = None) ->
     return result
 
 
-def classify_predict(path: str, file: str, log=print, device: str | None = None) -> list[tuple[str, float]]:
+@command("classify predict", help="label each line of a file (- reads standard input)")
+def classify_predict(path: Annotated[str, Arg(positional=True, metavar="CLASSIFIER")],
+                     file: Annotated[str, Arg("one document per line; - reads standard input", positional=True)],
+                     log=print, device: Device = None) -> list[tuple[str, float]]:
     """One line out per line in: label<TAB>probability<TAB>text."""
     dev = resolve_device(device)
     clf, codec, labels = load_classifier(path, dev)
-    if file == "-":
-        lines, name = sys.stdin.read().splitlines(), "<stdin>"
-    else:
-        try:
-            lines, name = Path(file).read_text(encoding="utf-8").splitlines(), file
-        except (OSError, UnicodeDecodeError) as e:
-            raise AwdlstmError(f"{file}: cannot be read as UTF-8 text ({e.__class__.__name__})") from None
+    lines, name = input_lines(file)
     if not lines:
         raise AwdlstmError(f"{name}: no lines to label")
     ids = []

@@ -12,6 +12,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.lines import read_text
 from ..errors import AwdlstmError
 
 SUFFIXES = (".tsv", ".txt", ".csv")
@@ -27,12 +28,7 @@ class Document:
 def read_labelled(path: Path, labels: list[str] | None = None) -> list[Document]:
     """Documents of one file. With ``labels``, every label must be one of them."""
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AwdlstmError(f"{path}: no such file of labelled lines") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise AwdlstmError(f"{path}: cannot be read as UTF-8 text ({e})") from None
+    raw = read_text(path, "file of labelled lines")
     docs = []
     if path.suffix == ".csv":
         rows = ((i, row) for i, row in enumerate(csv.reader(io.StringIO(raw)), 1))

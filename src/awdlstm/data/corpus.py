@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AwdlstmError
+from .lines import read_lines
 from .download import fetch_corpus
 from .paths import DATA_ENV, cache_root
 from .sources import KNOWN, SPLIT_FILE_PATTERNS, SPLITS
@@ -61,20 +62,6 @@ class Corpus:
         if name not in SPLITS:
             raise AwdlstmError(f"unknown split '{name}'; valid: {', '.join(SPLITS)}")
         return getattr(self, name)
-
-
-def read_lines(path: Path) -> list[str]:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise AwdlstmError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
-                           f"{e.start}); convert the file to UTF-8") from None
-    except OSError as e:
-        raise AwdlstmError(f"{path}: cannot read ({e.strerror})") from None
-    lines = text.split("\n")
-    if lines and not lines[-1].strip():
-        lines.pop()
-    return lines
 
 
 def tokenize(lines: list[str], tokenizer: str) -> list[str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..errors import AwdlstmError
 from .corpus import Corpus, load_corpus
+from .metrics import perplexity
 from .sources import SPLITS
 from .synthetic import (
     LABEL_WORD,
@@ -52,5 +52,5 @@ def synthetic_summary(spec: SyntheticSpec, out: str | None, labelled: bool = Fal
     corpus = load_corpus(str(folder))
     corpus.name = f"synthetic ({spec.key()})"
     return (format_summary(corpus) + f"\nentropy {spec.entropy_per_token():.4f} nats/token "
-            f"(perplexity {math.exp(spec.entropy_per_token()):.3f}); without memory of "
+            f"(perplexity {perplexity(spec.entropy_per_token()):.3f}); without memory of "
             f"the opener at best {spec.memoryless_entropy_per_token():.4f}")

@@ -49,14 +49,17 @@ class Vocabulary:
     def eos_id(self) -> int:
         return self.stoi[EOS]
 
+    def lookup(self, tokens: Sequence[str]) -> list[int | None]:
+        """The one rule for words outside the vocabulary: each token's id, else ``<unk>``'s
+        id where the vocabulary has one, else None (the caller decides: an error, or skip)."""
+        get, unk = self.stoi.get, self.unk_id
+        return [get(t, unk) for t in tokens]
+
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
         """Token ids as int64; unknown tokens map to ``<unk>`` (KeyError if there is none)."""
-        unk = self.unk_id
-        get = self.stoi.get
-        if unk is None:
-            ids = [self.stoi[t] for t in tokens]
-        else:
-            ids = [get(t, unk) for t in tokens]
+        ids = self.lookup(tokens)
+        if None in ids:
+            raise KeyError(tokens[ids.index(None)])
         return np.asarray(ids, dtype=np.int64)
 
     def decode(self, ids: Iterable[int]) -> list[str]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from pathlib import Path
 
 from ..checkpoints.run_folder import checkpoint_file, open_checkpoint
+from ..data.metrics import metric
 from ..errors import AwdlstmError
 from ..train.logbook import read_records
 
@@ -49,7 +49,7 @@ def render_report(run_dir: Path) -> str:
     level, _ = ckpt.text_format()
     vocab_size = len(ckpt.vocab())
     unit = "bpc" if level == "char" else "ppl"
-    conv = (lambda l: l / math.log(2)) if level == "char" else (lambda l: math.exp(min(l, 50)))
+    conv = lambda l: metric(l, level)[1]  # noqa: E731
     epochs = [r for r in read_records(run_dir) if r.get("event") == "epoch"]
     results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").is_file() else {}
 

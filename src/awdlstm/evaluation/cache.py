@@ -12,6 +12,25 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import AwdlstmError
+
+# Cache settings of the spec (Grave et al. / AWD-LSTM), by corpus: (window, theta, lambda).
+CACHE_DEFAULTS = {"wikitext-2": (3785, 0.662, 0.1279)}
+CACHE_FALLBACK = (500, 1.0, 0.1)  # PTB's
+
+
+def cache_settings(corpus: str, window: int | None, theta: float | None,
+                   lam: float | None) -> tuple[int, float, float]:
+    """The given settings, the corpus's published ones where a value is None; checked."""
+    dw, dt, dl = CACHE_DEFAULTS.get(corpus, CACHE_FALLBACK)
+    window = dw if window is None else window
+    theta = dt if theta is None else theta
+    lam = dl if lam is None else lam
+    if window < 1 or theta < 0 or not 0 <= lam <= 1:
+        raise AwdlstmError(f"cache settings window={window} theta={theta} lambda={lam}: need window >= 1, "
+                           f"theta >= 0, 0 <= lambda <= 1")
+    return window, theta, lam
+
 
 @torch.no_grad()
 def cache_target_probs(hidden: torch.Tensor, targets: torch.Tensor, theta: float, window: int,

@@ -23,6 +23,8 @@ from ..runtime.evaluate import lstm_kernel, model_device
 from .scored import Scored
 
 RULES = ("sgd", "rms")
+# The defaults of `awdlstm eval --dynamic`: rule, learning rate, decay, segment length.
+DEFAULT_RULE, DEFAULT_LR, DEFAULT_DECAY, DEFAULT_BPTT = "rms", 2e-5, 0.02, 5
 
 
 def gradient_rms(model, train_ids, bptt: int, batches: int, batch_size: int = 20) -> list[torch.Tensor]:
@@ -45,7 +47,7 @@ def gradient_rms(model, train_ids, bptt: int, batches: int, batch_size: int = 20
     return [(m / max(n, 1)).sqrt() for m in ms]
 
 
-def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = "rms", bptt: int = 5,
+def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = DEFAULT_RULE, bptt: int = DEFAULT_BPTT,
                   train_ids=None, stat_batches: int = 200, eps: float = 2e-5, progress: bool = False) -> Scored:
     """Read ``ids`` at batch 1 in segments of ``bptt`` tokens: score, then update."""
     if rule not in RULES:

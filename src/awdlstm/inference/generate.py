@@ -42,6 +42,18 @@ def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
         raise AwdlstmError(f"--top-p {top_p}: must be in (0, 1]")
 
 
+def sample(scores: torch.Tensor, temperature: float, top_k: int, top_p: float,
+           generator: torch.Generator | None) -> int:
+    """One token id drawn from (V,) logits or log-probabilities (on the CPU) after the
+    filters of ``filter_logits``: the sampling step of every generation loop."""
+    return int(torch.multinomial(filter_logits(scores, temperature, top_k, top_p), 1, generator=generator))
+
+
+def sampling_generator(seed: int | None) -> torch.Generator | None:
+    """Sampling runs on a CPU generator, so a seed gives the same text on every device."""
+    return torch.Generator().manual_seed(seed) if seed is not None else None
+
+
 @torch.no_grad()
 def generate(model, vocab: Vocabulary, n_tokens: int, prompt_ids: list[int], temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> Iterator[int]:
@@ -50,13 +62,11 @@ def generate(model, vocab: Vocabulary, n_tokens: int, prompt_ids: list[int], tem
     check_sampling(temperature, top_k, top_p)
     model.eval()
     device = model_device(model)
-    # Sampling runs on the CPU generator, so a seed gives the same text on every device.
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    gen = sampling_generator(seed)
     context = torch.tensor([vocab.eos_id] + list(prompt_ids), device=device).view(-1, 1)  # (T, 1)
     with lstm_kernel(1):
         out = model(context, model.init_hidden(1))
         for _ in range(n_tokens):
-            probs = filter_logits(out.logits[-1, 0].float().cpu(), temperature, top_k, top_p)
-            token = int(torch.multinomial(probs, 1, generator=gen))
+            token = sample(out.logits[-1, 0].float().cpu(), temperature, top_k, top_p, gen)
             yield token
             out = model(torch.tensor([[token]], device=device), out.hidden)

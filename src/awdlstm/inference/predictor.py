@@ -15,13 +15,13 @@ sees the padding after it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..data.metrics import bits
 from ..data.vocab import EOS, Vocabulary
 from ..errors import AwdlstmError
 from ..runtime.evaluate import lstm_kernel, model_device
@@ -45,7 +45,7 @@ class TokenScores:
 
     @property
     def surprisal_bits(self) -> list[float]:
-        return [-lp / math.log(2) for lp in self.logp]
+        return [bits(-lp) for lp in self.logp]
 
 
 class Predictor:

@@ -17,15 +17,12 @@ def to_tokens(text: str, tokenizer: str, level: str) -> list[str]:
 
 
 def encode(tokens: list[str], vocab: Vocabulary, where: str) -> list[int]:
-    unk = vocab.unk_id
-    ids = []
-    for t in tokens:
-        if t in vocab.stoi:
-            ids.append(vocab.stoi[t])
-        elif unk is not None:
-            ids.append(unk)
-        else:
-            raise AwdlstmError(f"{where}: token {t!r} is not in the model's vocabulary and it has no <unk>")
+    """Token ids by the vocabulary's rule (unknown words read as ``<unk>``); a word it cannot
+    read (no ``<unk>``) is a one-line error naming ``where``."""
+    ids = vocab.lookup(tokens)
+    if None in ids:
+        t = tokens[ids.index(None)]
+        raise AwdlstmError(f"{where}: token {t!r} is not in the model's vocabulary and it has no <unk>")
     return ids
 
 

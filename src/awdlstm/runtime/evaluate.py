@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 from tqdm import tqdm
@@ -66,10 +65,3 @@ def evaluate(model, ids, batch_size: int, bptt: int = 70, progress: bool = False
     """Mean negative log-likelihood (nats per token) of ``ids`` over the whole split."""
     total, count = evaluate_sums(model, ids, batch_size, bptt, progress, desc)
     return total / count
-
-
-def metric(loss: float, level: str) -> tuple[str, float]:
-    """('ppl', exp(loss)) at word level, ('bpc', loss / ln 2) at character level."""
-    if level == "char":
-        return "bpc", loss / math.log(2)
-    return "ppl", math.exp(min(loss, 700.0))

@@ -21,14 +21,13 @@ import json
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import AwdlstmError
-from ..inference.generate import filter_logits
+from ..inference.generate import sample, sampling_generator
 from ..inference.predictor import Predictor
 from ..inference.text import detokenize, encode
 from .batcher import Batcher
@@ -131,13 +130,12 @@ def create_app(predictor: Predictor, max_batch: int = 32, max_wait: float = 0.00
     @app.post("/generate")
     async def generate(req: GenerateRequest):
         context = predictor.ids(req.prompt, "prompt")
-        gen = torch.Generator().manual_seed(req.seed) if req.seed is not None else None
+        gen = sampling_generator(req.seed)
 
         async def stream():
             log_probs, state = await batcher.submit("prime", context)
             for _ in range(req.tokens):
-                probs = filter_logits(log_probs, req.temperature, req.top_k, req.top_p)
-                token = int(torch.multinomial(probs, 1, generator=gen))
+                token = sample(log_probs, req.temperature, req.top_k, req.top_p, gen)
                 text = detokenize(vocab.itos[token], predictor.tokenizer, predictor.level)
                 yield json.dumps({"token": vocab.itos[token], "text": text}) + "\n"
                 log_probs, state = await batcher.submit("step", (state, token))

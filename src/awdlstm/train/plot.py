@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
+
+from ..data.metrics import metric
 
 
 def plot_curve(records: list[dict], path: Path, title: str, level: str = "word") -> None:
@@ -16,7 +17,7 @@ def plot_curve(records: list[dict], path: Path, title: str, level: str = "word")
     epochs = [r for r in records if r.get("event") == "epoch"]
     if not epochs:
         return
-    conv = (lambda l: l / math.log(2)) if level == "char" else (lambda l: math.exp(min(l, 50)))
+    conv = lambda l: metric(l, level)[1]  # noqa: E731
     unit = "bits per character" if level == "char" else "perplexity"
     x = list(range(1, len(epochs) + 1))
     fig, ax = plt.subplots(figsize=(7, 4.2))

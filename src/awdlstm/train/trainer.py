@@ -51,7 +51,8 @@ from ..data.batching import BPTTIterator, batchify
 from ..data.corpus import Corpus
 from ..errors import AwdlstmError
 from ..model import build_model, detach_hidden, native
-from ..runtime.evaluate import evaluate, evaluate_sums, metric
+from ..data.metrics import metric
+from ..runtime.evaluate import evaluate, evaluate_sums
 from ..runtime.machine import Machine
 from . import snapshot
 from .hooks import Hook, Step

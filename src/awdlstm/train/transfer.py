@@ -20,7 +20,7 @@ from ..checkpoints.run_folder import corpus_for, model_from_checkpoint
 from ..config import RunConfig, apply_overrides, with_device
 from ..data.vocab import EOS
 from ..errors import AwdlstmError
-from ..runtime.evaluate import metric
+from ..data.metrics import metric
 from .trainer import Trainer
 
 

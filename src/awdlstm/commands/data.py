@@ -1,0 +1,40 @@
+"""awdlstm data: load a corpus (or generate the synthetic one) and print its counts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from ..commandline import Arg, command
+from ..data.summary import data_summary, synthetic_summary
+from ..data.synthetic import SyntheticSpec
+
+SYNTHETIC = "synthetic corpus"
+_SPEC = SyntheticSpec()  # the synthetic corpus's defaults, written once in SyntheticSpec
+
+
+@command("data", help="load a corpus and print its counts")
+def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, wikitext-103, text8, enwik8), "
+                                        "'synthetic', or a folder with train/valid/test files", positional=True)],
+             data_dir: Annotated[str | None, Arg("folder holding corpora by name (default: $AWDLSTM_DATA)")] = None,
+             level: Annotated[str | None, Arg("metric unit for a folder corpus", choices=("word", "char"))] = None,
+             tokenizer: Annotated[str | None, Arg("split on whitespace, or every character a token",
+                                                  choices=("split", "chars"))] = None,
+             no_download: Annotated[bool, Arg("never download a known corpus")] = False,
+             out: Annotated[str | None, Arg("write the synthetic corpus to this folder (default: the cache)",
+                                            group=SYNTHETIC)] = None,
+             seed: Annotated[int, Arg("seed of the synthetic corpus", group=SYNTHETIC)] = _SPEC.seed,
+             openers: Annotated[int, Arg("opener words", group=SYNTHETIC)] = _SPEC.openers,
+             fillers: Annotated[int, Arg("filler words", group=SYNTHETIC)] = _SPEC.fillers,
+             stop: Annotated[float, Arg("probability that the position after the opener or a filler is the closer",
+                                        group=SYNTHETIC)] = _SPEC.stop,
+             train_lines: Annotated[int, Arg("training lines", group=SYNTHETIC)] = _SPEC.train_lines,
+             eval_lines: Annotated[int, Arg("validation and test lines each", group=SYNTHETIC)] = _SPEC.eval_lines,
+             labelled: Annotated[bool, Arg("write train/valid/test.tsv of label<TAB>line for `classify` (label: "
+                                           "does w0 occur in the line); needs --out", group=SYNTHETIC)] = False,
+             log=print) -> None:
+    if corpus == "synthetic":
+        spec = SyntheticSpec(openers=openers, fillers=fillers, stop=stop, train_lines=train_lines,
+                             eval_lines=eval_lines, seed=seed)
+        log(synthetic_summary(spec, out, labelled))
+    else:
+        log(data_summary(corpus, data_dir, level, tokenizer, download=not no_download))

@@ -1,0 +1,96 @@
+"""awdlstm gradflow, ablate, embeddings, report and kernels: looking inside models and runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from ..commandline import Arg, command
+from ..errors import AwdlstmError
+from ..runtime.machine import resolve_device
+from .common import Device, folder, load
+
+
+@command("gradflow", help="||dL/dh_t|| through time: tanh RNN vs LSTM, clipping, W_h products")
+def gradflow_cmd(run: Annotated[str | None, Arg("take the LSTM from this checkpoint's first layer (default: "
+                                                "fresh weights)")] = None,
+                 steps: Annotated[int, Arg("sequence length")] = 50,
+                 hidden: Annotated[int, Arg("hidden size of the fresh cells")] = 100,
+                 clip: Annotated[float, Arg("gradient-norm clip of the clipped curve")] = 1.0,
+                 out: Annotated[str, Arg("plot file")] = "gradflow.png",
+                 log=print, device: Device = None) -> dict:
+    from ..diagnostics.gradflow import format_table, gradflow, lstm_cell_from_model, plot_gradflow
+    if steps < 2 or hidden < 1 or clip <= 0:
+        raise AwdlstmError(f"--steps {steps} --hidden {hidden} --clip {clip}: need steps >= 2, hidden >= 1, clip > 0")
+    lstm = None
+    if run:
+        model, _, _, _ = load(run, "cpu")
+        lstm = lstm_cell_from_model(model)
+    curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm, device=resolve_device(device))
+    log(format_table(curves))
+    plot_gradflow(curves, out)
+    log(f"plot: {out}")
+    return curves
+
+
+@command("ablate", help="rerun a preset with one regularizer removed at a time (paper Table 4)")
+def ablate_cmd(preset: Annotated[str, Arg("the recipe to ablate")] = "cpu-ptb",
+               budget: Annotated[float | None, Arg("minutes of training per variant (default: the "
+                                                   "preset's)")] = None,
+               out: Annotated[str | None, Arg("folder of the variants' runs (default runs/ablate-<preset>)")] = None,
+               sets: Annotated[list[str], Arg("applied to every variant", flag="--set", metavar="KEY=VALUE")] = (),
+               jobs: Annotated[int | None, Arg("variants at once (default: the number of cores)")] = None,
+               log=print) -> str:
+    from ..diagnostics.ablate import run_ablation
+    if budget is not None and budget <= 0:
+        raise AwdlstmError(f"--budget {budget}: minutes per variant must be positive")
+    out_dir = folder(out, "--out") or Path("runs") / f"ablate-{preset}"
+    table = run_ablation(preset, out_dir, budget, list(sets), jobs, log)
+    log(table)
+    log(f"table: {out_dir / 'ablation.md'}, plot: {out_dir / 'ablation.png'}")
+    return table
+
+
+@command("embeddings", help="nearest neighbours, analogies and a 2-D plot of learned embeddings")
+def embeddings_cmd(run: Annotated[str, Arg(positional=True, metavar="RUN_DIR|CKPT")],
+                   words: Annotated[list[str], Arg("words whose neighbours to list", nargs="*")] = (),
+                   analogy: Annotated[list[str], Arg("a is to b as c is to ?", nargs="*", metavar="A:B:C")] = (),
+                   k: Annotated[int, Arg("neighbours to show", flag="-k")] = 8,
+                   plot: Annotated[int, Arg("plot the N most frequent words (0: no plot)")] = 300,
+                   out: Annotated[str | None, Arg("plot file (default RUN_DIR/embeddings.png)")] = None,
+                   log=print, device: Device = None) -> None:
+    from ..diagnostics.embeddings import analogy as solve, neighbours, plot_projection, projection
+    model, vocab, _, _ = load(run, device)
+    emb = model.embedding.weight.detach()  # similarities on the device; the plot reads a CPU copy
+    for w in words:
+        log(f"{w}: " + ", ".join(f"{n} ({s:.2f})" for n, s in neighbours(emb, vocab, w, k)))
+    for item in analogy:
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise AwdlstmError(f"--analogy {item!r}: write it as a:b:c (a is to b as c is to ?)")
+        a, b, c = parts
+        log(f"{a} : {b} :: {c} : " + ", ".join(f"{n} ({s:.2f})" for n, s in solve(emb, vocab, a, b, c, k)))
+    if plot:
+        n = min(plot, len(vocab))
+        path = folder(out, "--out") or (Path(run) if Path(run).is_dir() else Path(run).parent) / "embeddings.png"
+        plot_projection(projection(emb, n).cpu(), vocab.itos[:n], path, f"2-D PCA of the {n} most frequent words")
+        log(f"plot: {path}")
+
+
+@command("report", help="one self-contained HTML page for a run")
+def report_cmd(run: Annotated[str, Arg(positional=True, metavar="RUN_DIR")],
+               out: Annotated[str | None, Arg("default RUN_DIR/report.html")] = None, log=print) -> Path:
+    from ..diagnostics.report import write_report
+    path = write_report(Path(run), folder(out, "--out"))
+    log(f"report: {path}")
+    return path
+
+
+@command("kernels", help="build (or find) the compiled CPU kernels now and say where they are")
+def kernels_cmd(log=print) -> None:
+    from ..model import native
+    module = native.native()
+    if module is None:
+        raise AwdlstmError("the compiled CPU kernels are not available here (see the warning above); "
+                           "training uses the PyTorch implementation")
+    log(f"CPU kernels ready: {module.__file__}")

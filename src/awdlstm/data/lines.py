@@ -1,0 +1,42 @@
+"""Reading text files as lines: the one reader behind corpora, scoring, rescoring and
+classification. A file that is missing, unreadable or not UTF-8 is a one-line error naming
+it; a final empty line (the newline that ends the file) is not a line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import AwdlstmError
+
+
+def read_text(path: Path, what: str = "file") -> str:
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise AwdlstmError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError as e:
+        raise AwdlstmError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                           f"{e.start}); convert the file to UTF-8") from None
+    except OSError as e:
+        raise AwdlstmError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines split at \\n (a \\r before it is kept: tokenizers that split on whitespace drop it)."""
+    lines = text.split("\n")
+    if lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def read_lines(path: Path, what: str = "file") -> list[str]:
+    return split_lines(read_text(path, what))
+
+
+def input_lines(file: str) -> tuple[list[str], str]:
+    """The lines of ``file``, or of standard input when it is ``-``: (lines, name for errors)."""
+    if file == "-":
+        return [line.rstrip("\r") for line in split_lines(sys.stdin.read())], "<stdin>"
+    return read_lines(Path(file)), file
