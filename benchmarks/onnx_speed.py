@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
-from awdlstm.export.onnx_model import OnnxLM, export_onnx, onnx_loss
 from awdlstm.data.metrics import metric
+from awdlstm.export.onnx_model import OnnxLM, export_onnx, onnx_loss
 from awdlstm.runtime.evaluate import evaluate, lstm_kernel
 
 

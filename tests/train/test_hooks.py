@@ -10,7 +10,7 @@ import torch
 from awdlstm.config import RunConfig, TrainConfig, build_config
 from awdlstm.model import LMOutput
 from awdlstm.train.hooks import Schedule, Step
-from awdlstm.train.losses import LOSSES, AR, TAR, CrossEntropy, LossContext, build_losses
+from awdlstm.train.losses import AR, LOSSES, TAR, CrossEntropy, LossContext, build_losses
 from awdlstm.train.schedules import SCHEDULES, build_schedules
 from awdlstm.train.state import TrainState
 

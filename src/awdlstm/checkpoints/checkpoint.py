@@ -151,9 +151,23 @@ class Checkpoint:
             raise AwdlstmError(f"{self.path}: checkpoint holds no model weights")
         return self.tensors["model."]
 
+    def kind(self) -> str:
+        """'last' (resumable), 'best', 'classifier', ...; files from before the entry: by their tensors."""
+        kind = self.meta.get("kind", "last" if "rng." in self.tensors else "best")
+        return kind if isinstance(kind, str) else "unknown"
+
+    def training_state(self) -> dict:
+        """The training state stored with the weights (phase, epoch, best_val, ...); {} when absent."""
+        state = self.meta.get("state")
+        return state if isinstance(state, dict) else {}
+
+    def state_dict(self) -> dict:
+        """Everything the file holds as one dict: its tensor groups (keys ending in '.') and
+        its metadata entries; what a trainer's ``load_state_dict`` takes."""
+        return {**self.meta, **self.tensors}
+
     def is_resumable(self) -> bool:
-        # Files from before the "kind" entry: only `last` checkpoints carry generator state.
-        return self.meta.get("kind", "last" if "rng." in self.tensors else "best") == "last"
+        return self.kind() == "last"
 
     def require_resumable(self) -> None:
         if not self.is_resumable():

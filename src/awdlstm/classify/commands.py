@@ -11,9 +11,9 @@ from typing import Annotated
 
 import torch
 
-from ..commandline import Arg, Device, command, command_group
 from ..checkpoints.checkpoint import read_checkpoint, save_checkpoint
 from ..checkpoints.run_folder import model_from_checkpoint
+from ..commandline import Arg, Device, command, command_group
 from ..data.lines import input_lines
 from ..errors import AwdlstmError
 from ..inference.text import to_tokens
@@ -22,13 +22,7 @@ from ..runtime.machine import resolve_device
 from .config import ClassifierConfig, classifier_config
 from .data import Document, evaluation_set, require_labels, training_sets
 from .model import Classifier
-from .train import (
-    Encoded,
-    confusion_table,
-    evaluate_classifier,
-    predict,
-    train_classifier,
-)
+from .train import Encoded, confusion_table, evaluate_classifier, predict, train_classifier
 
 FILE = "classifier.safetensors"
 
@@ -125,7 +119,7 @@ def load_classifier(path: str, device):
     """(classifier in eval mode, codec, labels) from a classifier folder or its file."""
     p = Path(path)
     ckpt = read_checkpoint(p / FILE if p.is_dir() else p)
-    if ckpt.meta.get("kind") != "classifier":
+    if ckpt.kind() != "classifier":
         raise AwdlstmError(f"{ckpt.path}: not a classifier (a language model checkpoint?); train one with "
                            f"`awdlstm classify train`")
     labels, itos = ckpt.labels(), ckpt.vocab()

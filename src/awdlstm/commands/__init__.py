@@ -5,13 +5,13 @@ A new command is one function with ``@command(...)`` in one of these modules (or
 module imported here)."""
 
 # isort: skip_file - the import order is the order of the commands in `awdlstm --help`.
+from ..classify.commands import classify_eval, classify_predict, classify_train
 from .data import data_cmd
-from .training import train, finetune, distill
+from .diagnostics import ablate_cmd, embeddings_cmd, gradflow_cmd, kernels_cmd, report_cmd
 from .evaluating import evaluate_cmd, tune_cache_cmd
-from .text import generate_cmd, score_cmd, rescore_cmd
 from .serving import export_cmd, serve_cmd
-from ..classify.commands import classify_train, classify_eval, classify_predict
-from .diagnostics import gradflow_cmd, ablate_cmd, embeddings_cmd, report_cmd, kernels_cmd
+from .text import generate_cmd, rescore_cmd, score_cmd
+from .training import distill, finetune, train
 
 __all__ = ["classify_eval", "classify_predict", "classify_train", "data_cmd", "ablate_cmd", "embeddings_cmd",
            "gradflow_cmd", "kernels_cmd", "report_cmd", "evaluate_cmd", "tune_cache_cmd", "export_cmd",

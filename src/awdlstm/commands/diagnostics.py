@@ -59,7 +59,8 @@ def embeddings_cmd(run: Annotated[str, Arg(positional=True, metavar="RUN_DIR|CKP
                    plot: Annotated[int, Arg("plot the N most frequent words (0: no plot)")] = 300,
                    out: Annotated[str | None, Arg("plot file (default RUN_DIR/embeddings.png)")] = None,
                    log=print, device: Device = None) -> None:
-    from ..diagnostics.embeddings import analogy as solve, neighbours, plot_projection, projection
+    from ..diagnostics.embeddings import analogy as solve
+    from ..diagnostics.embeddings import neighbours, plot_projection, projection
     model, vocab, _, _ = load(run, device)
     emb = model.embedding.weight.detach()  # similarities on the device; the plot reads a CPU copy
     for w in words:

@@ -10,7 +10,7 @@ from ..commandline import Arg, command
 from ..data.lines import input_lines
 from ..errors import AwdlstmError
 from ..inference.generate import check_sampling, generate
-from ..inference.predictor import Predictor
+from ..inference.predictor import SCORE_BATCH, Predictor
 from ..inference.rescore import format_ranked, parse_nbest, rescore
 from ..inference.score_output import format_rows, line_rows, write_per_token
 from ..inference.text import detokenize, encode, to_tokens
@@ -54,7 +54,7 @@ def score_cmd(run: Run,
               log=print, device: Device = None,
               per_token: Annotated[bool, Arg("one row per token: sentence_id, token_index, token, scored_as, "
                                              "surprisal_bits (TSV)")] = False,
-              batch_size: BatchSize = 64, out=None) -> dict:
+              batch_size: BatchSize = SCORE_BATCH, out=None) -> dict:
     """Each line's log-probability (the line then <eos>, read after <eos>); with
     ``per_token`` one row per token (TSV, or JSON lines with ``as_json``) to ``out``."""
     _positive(batch_size, "--batch-size")
@@ -79,7 +79,7 @@ def rescore_cmd(run: Run,
                 word_bonus: Annotated[float, Arg("added per word of a hypothesis")] = 0.0,
                 out: Annotated[str | None, Arg("write the re-ranked lists here (default: standard "
                                                "output)")] = None,
-                log=print, device: Device = None, batch_size: BatchSize = 64) -> dict:
+                log=print, device: Device = None, batch_size: BatchSize = SCORE_BATCH) -> dict:
     """Re-rank n-best lists (format in inference/rescore.py); writes them to ``out`` or prints them."""
     if not math.isfinite(lm_scale) or not math.isfinite(word_bonus):
         raise AwdlstmError(f"--lm-scale {lm_scale} --word-bonus {word_bonus}: must be finite numbers")

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AwdlstmError
-from .lines import read_lines
 from .download import fetch_corpus
+from .lines import read_lines
 from .paths import DATA_ENV, cache_root
 from .sources import KNOWN, SPLIT_FILE_PATTERNS, SPLITS
 from .vocab import EOS, Vocabulary

@@ -8,13 +8,7 @@ from ..errors import AwdlstmError
 from .corpus import Corpus, load_corpus
 from .metrics import perplexity
 from .sources import SPLITS
-from .synthetic import (
-    LABEL_WORD,
-    SyntheticSpec,
-    ensure_synthetic,
-    write_labelled_synthetic,
-    write_synthetic,
-)
+from .synthetic import LABEL_WORD, SyntheticSpec, ensure_synthetic, write_labelled_synthetic, write_synthetic
 
 
 def format_summary(corpus: Corpus) -> str:

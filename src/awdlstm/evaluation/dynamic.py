@@ -12,14 +12,13 @@ The model stays in eval mode (no dropout); the hidden state is carried through.
 from __future__ import annotations
 
 import copy
+import itertools
 
 import torch
-from tqdm import tqdm
 
-from ..data.batching import BPTTIterator, batchify
+from ..data.batching import batchify
 from ..errors import AwdlstmError
-from ..model import detach_hidden
-from ..runtime.evaluate import lstm_kernel, model_device
+from ..runtime.evaluate import read_carried
 from .scored import Scored
 
 RULES = ("sgd", "rms")
@@ -31,15 +30,9 @@ def gradient_rms(model, train_ids, bptt: int, batches: int, batch_size: int = 20
     """sqrt of the mean squared gradient of each parameter over ``batches`` training segments."""
     params = list(model.parameters())
     ms = [torch.zeros_like(p) for p in params]
-    source = batchify(train_ids, batch_size).to(model_device(model))
-    hidden = model.init_hidden(batch_size)
     n = 0
-    for batch in BPTTIterator(source, bptt):
-        if n == batches:
-            break
-        hidden = detach_hidden(hidden)
-        out = model(batch.x, hidden, targets=batch.y)
-        hidden = out.hidden
+    for _, _, out in itertools.islice(read_carried(model, batchify(train_ids, batch_size), bptt, detach=True),
+                                      batches):
         loss = -out.target_logp.mean()
         for m, g in zip(ms, torch.autograd.grad(loss, params)):
             m += g * g
@@ -64,28 +57,21 @@ def score_dynamic(model, ids, lr: float, decay: float = 0.0, rule: str = DEFAULT
         mean_rms = torch.cat([r.view(-1) for r in rms]).mean()
         pull = [(decay * r / mean_rms).clamp(max=1.0) for r in rms]
         step = [1.0 / (r + eps) for r in rms]
-    source = batchify(ids, 1).to(model_device(model))
-    hidden = model.init_hidden(1)
     hs, lps, ts = [], [], []
-    it = BPTTIterator(source, bptt)
-    with lstm_kernel(1):
-        for batch in tqdm(it, total=len(it), desc="dynamic eval", unit="segment", leave=False,
-                          disable=None if progress else True):
-            hidden = detach_hidden(hidden)
-            out = model(batch.x, hidden, targets=batch.y)
-            logp = out.target_logp[:, 0]
-            hs.append(out.raw_output[:, 0].detach())
-            lps.append(logp.detach())
-            ts.append(batch.y[:, 0])
-            hidden = out.hidden
-            if lr == 0 and decay == 0:
-                continue
-            grads = torch.autograd.grad(-logp.mean(), params)
-            with torch.no_grad():
-                for i, (p, g, p0) in enumerate(zip(params, grads, theta0)):
-                    # Both terms are taken at the current θ, then added in one step.
-                    if rule == "sgd":
-                        p.add_(-lr * g + decay * (p0 - p))
-                    else:
-                        p.add_(-lr * g * step[i] + pull[i] * (p0 - p))
+    for _, y, out in read_carried(model, batchify(ids, 1), bptt, detach=True, progress=progress,
+                                  desc="dynamic eval", unit="segment"):
+        logp = out.target_logp[:, 0]
+        hs.append(out.raw_output[:, 0].detach())
+        lps.append(logp.detach())
+        ts.append(y[:, 0])
+        if lr == 0 and decay == 0:
+            continue
+        grads = torch.autograd.grad(-logp.mean(), params)
+        with torch.no_grad():
+            for i, (p, g, p0) in enumerate(zip(params, grads, theta0)):
+                # Both terms are taken at the current θ, then added in one step.
+                if rule == "sgd":
+                    p.add_(-lr * g + decay * (p0 - p))
+                else:
+                    p.add_(-lr * g * step[i] + pull[i] * (p0 - p))
     return Scored(torch.cat(hs), torch.cat(lps), torch.cat(ts))

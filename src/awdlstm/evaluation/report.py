@@ -3,8 +3,8 @@ with dynamic evaluation, or both; and the cache's settings searched on validatio
 
 from __future__ import annotations
 
-from ..errors import AwdlstmError
 from ..data.metrics import metric
+from ..errors import AwdlstmError
 from ..runtime.evaluate import evaluate
 from .cache import cache_loss, cache_settings, cache_target_probs, default_grid, tune
 from .dynamic import score_dynamic

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
-from ..data.batching import BPTTIterator, batchify
-from ..runtime.evaluate import lstm_kernel, model_device
+from ..data.batching import batchify
+from ..runtime.evaluate import read_carried
 
 
 @dataclass
@@ -29,17 +28,9 @@ class Scored:
 def score_static(model, ids, bptt: int = 70, progress: bool = False) -> Scored:
     """Read ``ids`` at batch 1 with the hidden state carried through (the AWD test protocol)."""
     model.eval()
-    device = model_device(model)
-    source = batchify(ids, 1).to(device)
-    hidden = model.init_hidden(1)
     hs, lps, ts = [], [], []
-    it = BPTTIterator(source, bptt)
-    with lstm_kernel(1):
-        for batch in tqdm(it, total=len(it), desc="score", unit="batch", leave=False,
-                          disable=None if progress else True):
-            out = model(batch.x, hidden, targets=batch.y)
-            hidden = out.hidden
-            hs.append(out.raw_output[:, 0].float())
-            lps.append(out.target_logp[:, 0])
-            ts.append(batch.y[:, 0])
+    for _, y, out in read_carried(model, batchify(ids, 1), bptt, progress=progress, desc="score"):
+        hs.append(out.raw_output[:, 0].float())
+        lps.append(out.target_logp[:, 0])
+        ts.append(y[:, 0])
     return Scored(torch.cat(hs), torch.cat(lps), torch.cat(ts))

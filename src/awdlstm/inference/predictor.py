@@ -28,6 +28,7 @@ from ..runtime.evaluate import lstm_kernel, model_device
 from .text import encode, to_tokens
 
 State = list[tuple[torch.Tensor, torch.Tensor]]  # one (h, c) per layer, each (1, 1, H_l)
+SCORE_BATCH = 64  # texts read at once by ``score`` (and `awdlstm score`, `rescore`)
 
 
 @dataclass
@@ -161,7 +162,7 @@ class Predictor:
         """A text's tokens as written, their ids and ``token_log_probs``' (len + 1,) row."""
         return TokenScores(tokens + [EOS], self.vocab.decode(ids) + [EOS], logp.tolist())
 
-    def score(self, texts: list[str], batch_size: int = 64, where: str = "text") -> list[TokenScores]:
+    def score(self, texts: list[str], batch_size: int = SCORE_BATCH, where: str = "text") -> list[TokenScores]:
         """Per-token log-probabilities of each text (then ``<eos>``). Texts are sorted by
         length and read ``batch_size`` at a time, so little of a batch is padding."""
         tokens = [self.tokens(t) for t in texts]

@@ -33,8 +33,9 @@ class FusedLSTMLayer(LSTMLayer):
         return self._run(x, state)
 
     def _run(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        w_hh = self.dropped(self.lstm.weight_hh_l0)
-        if w_hh is not self.lstm.weight_hh_l0:
+        w = self.lstm.weight_hh_l0
+        w_hh = self.dropped(w)
+        if w_hh is not w:
             return functional_call(self.lstm, {"weight_hh_l0": w_hh}, (x, state))
         return self.lstm(x, state)
 

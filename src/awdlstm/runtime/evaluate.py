@@ -1,4 +1,5 @@
-"""Full-split evaluation with the hidden state carried through."""
+"""Reading a split with the hidden state carried from window to window (every pass over a
+split uses ``read_carried``), full-split evaluation, and the batch-1 kernel switch."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
+from ..model import detach_hidden
 
 
 @contextlib.contextmanager
@@ -30,6 +32,27 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def read_carried(model, source: torch.Tensor, bptt: int, *, detach: bool = False, progress: bool = False,
+                 desc: str = "eval", unit: str = "batch"):
+    """Read ``source`` (rows, B) in BPTT windows of ``bptt`` with the hidden state carried
+    from each window to the next: yields (x, y, out) on the model's device, ``out`` given
+    the targets (log p(target) fp32). ``detach`` cuts the graph between windows, for a caller
+    that backpropagates through each one. At B = 1 the native LSTM kernel is switched on."""
+    device = model_device(model)
+    hidden = model.init_hidden(source.size(1))
+    it = BPTTIterator(source, bptt)
+    with lstm_kernel(source.size(1)), tqdm(total=len(it), desc=desc, unit=unit, leave=False,
+                                           disable=None if progress else True) as bar:
+        for batch in it:
+            if detach:
+                hidden = detach_hidden(hidden)
+            x, y = batch.x.to(device), batch.y.to(device)
+            out = model(x, hidden, targets=y)
+            yield x, y, out
+            hidden = out.hidden
+            bar.update()
+
+
 @torch.no_grad()
 def evaluate_sums(model, ids, batch_size: int, bptt: int = 70, progress: bool = False, desc: str = "eval",
                   block: tuple[int, int] | None = None) -> tuple[float, int]:
@@ -44,19 +67,10 @@ def evaluate_sums(model, ids, batch_size: int, bptt: int = 70, progress: bool = 
         return 0.0, 0
     was_training = model.training
     model.eval()
-    device = model_device(model)
-    hidden = model.init_hidden(source.size(1))
-    total, count = torch.zeros((), dtype=torch.float64, device=device), 0
-    it = BPTTIterator(source, bptt)
-    with lstm_kernel(source.size(1)), tqdm(total=len(it), desc=desc, unit="batch", leave=False,
-                                           disable=None if progress else True) as bar:
-        for batch in it:
-            x, y = batch.x.to(device), batch.y.to(device)
-            out = model(x, hidden, targets=y)
-            hidden = out.hidden
-            total -= out.target_logp.double().sum()
-            count += y.numel()
-            bar.update()
+    total, count = torch.zeros((), dtype=torch.float64, device=model_device(model)), 0
+    for _, y, out in read_carried(model, source, bptt, progress=progress, desc=desc):
+        total -= out.target_logp.double().sum()
+        count += y.numel()
     model.train(was_training)
     return total.item(), count
 

@@ -100,6 +100,20 @@ class LossTerm:
         pass
 
 
+class Penalty(LossTerm):
+    """A term weighted by one coefficient of [train] (``KNOB``), off when it is 0."""
+
+    KNOB = ""
+
+    def __init__(self, weight: float):
+        self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg, context):
+        weight = getattr(cfg.train, cls.KNOB)
+        return cls(weight) if weight else None
+
+
 class Hook:
     """Called around every optimizer update (after the batch's learning rate is set)."""
 

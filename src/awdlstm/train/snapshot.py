@@ -3,8 +3,8 @@
 A state is one flat dict: keys ending in '.' hold a group of tensors (``model.``,
 ``avg.``, ``optim.``, ``rng.``, ``hidden.``, ``teacher_hidden.``), every other key a JSON
 value (``state``, ``optim_groups``, ``schedules``, ...). ``write`` splits it into the
-safetensors file's tensors and metadata; ``read`` joins an opened checkpoint back into
-one dict, which ``Trainer.load_state_dict`` takes part by part. Fine-tuning and transfer
+safetensors file's tensors and metadata; ``Checkpoint.state_dict`` joins an opened file back
+into one dict, which ``Trainer.load_state_dict`` takes part by part. Fine-tuning and transfer
 build such a dict themselves (weights and a TrainState), so every way into the loop is the
 same one.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checkpoints.checkpoint import Checkpoint, save_checkpoint
+from ..checkpoints.checkpoint import save_checkpoint
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
@@ -42,7 +42,3 @@ def write(path, state: dict, header: dict) -> None:
     meta = {**header, **{k: v for k, v in state.items() if not k.endswith(".")}}
     save_checkpoint(path, tensors, meta)
 
-
-def read(ckpt: Checkpoint) -> dict:
-    """An opened checkpoint as one state dict (its tensor groups and its metadata)."""
-    return {**ckpt.meta, **ckpt.tensors}

@@ -38,20 +38,13 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from ..checkpoints.checkpoint import remove_stale_temporaries
-from ..checkpoints.run_folder import (
-    BEST,
-    LAST,
-    check_vocab,
-    corpus_for,
-    model_from_checkpoint,
-    open_checkpoint,
-)
+from ..checkpoints.run_folder import BEST, LAST, check_vocab, corpus_for, model_from_checkpoint, open_checkpoint
 from ..config import RunConfig, with_device
 from ..data.batching import BPTTIterator, batchify
 from ..data.corpus import Corpus
+from ..data.metrics import metric
 from ..errors import AwdlstmError
 from ..model import build_model, detach_hidden, native
-from ..data.metrics import metric
 from ..runtime.evaluate import evaluate, evaluate_sums
 from ..runtime.machine import Machine
 from . import snapshot
@@ -161,7 +154,7 @@ class Trainer:
         corpus = corpus_for(cfg, progress)
         check_vocab(corpus.vocab, ckpt.vocab(), run_dir / LAST, cfg.data.corpus)
         trainer = cls(cfg, run_dir, corpus, progress, log, **kwargs)
-        trainer.load_state_dict(snapshot.read(ckpt), str(ckpt.path))
+        trainer.load_state_dict(ckpt.state_dict(), str(ckpt.path))
         return trainer
 
     # ---- the state: the sum of the parts' states ------------------------------------

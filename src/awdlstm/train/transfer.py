@@ -18,9 +18,9 @@ import torch
 
 from ..checkpoints.run_folder import corpus_for, model_from_checkpoint
 from ..config import RunConfig, apply_overrides, with_device
+from ..data.metrics import metric
 from ..data.vocab import EOS
 from ..errors import AwdlstmError
-from ..data.metrics import metric
 from .trainer import Trainer
 
 

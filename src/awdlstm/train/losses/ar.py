@@ -1,23 +1,16 @@
 """Activation regularization (AR, Merity et al. 2017): alpha · mean(h²) over the last
-layer's output after its dropout."""
+layer's output after its dropout (train.alpha)."""
 
 from __future__ import annotations
 
 import torch
 
 from ...model import ar_penalty
-from ..hooks import LossTerm, Step
+from ..hooks import Penalty, Step
 
 
-class AR(LossTerm):
-    name = "ar"
-
-    def __init__(self, alpha: float):
-        self.alpha = alpha
-
-    @classmethod
-    def from_config(cls, cfg, context) -> AR | None:
-        return cls(cfg.train.alpha) if cfg.train.alpha else None
+class AR(Penalty):
+    name, KNOB = "ar", "alpha"
 
     def __call__(self, step: Step) -> torch.Tensor:
-        return ar_penalty(step.out.dropped_output.float(), self.alpha)  # fp32 whatever the autocast dtype
+        return ar_penalty(step.out.dropped_output.float(), self.weight)  # fp32 whatever the autocast dtype
