@@ -1,6 +1,6 @@
 """Load on `awdlstm serve`: N concurrent clients on 127.0.0.1, a bounded count of requests.
 
-    python benchmarks/serve_load.py RUN [--clients 16] [--requests 400] [--endpoint next]
+    python benchmarks/serve_load.py RUN [--clients 64] [--requests 400] [--endpoint next]
 
 For each batching setting (``--max-batch 32`` and, as the baseline, ``--max-batch 1``, one
 request per forward) the script starts a server on a free loopback port, waits for it,
@@ -77,7 +77,7 @@ def load(url: str, bodies: list[tuple[str, dict]], clients: int) -> dict:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run")
-    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--clients", type=int, default=64)
     p.add_argument("--requests", type=int, default=400)
     p.add_argument("--endpoint", choices=("next", "score"), default="next")
     p.add_argument("--words", type=int, default=20, help="words per context or text")

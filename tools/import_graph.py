@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "awdlstm"
 # Bottom to top. Parts in one layer may not import each other (except within a package).
 LAYERS = [
     ["errors"],
-    ["settings", "commandline"],  # the typed-config machinery; how a typed function becomes a command
+    ["settings", "commandline", "progress"],  # typed configs; functions as commands; progress bars and log lines
     ["data"],
     ["model"],
     ["config"],  # the whole RunConfig that checkpoints store: data's, model's, train's sections

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         from .train.trainer import Interrupted
         if isinstance(e, Interrupted):
             print(f"awdlstm: {e}", file=sys.stderr)
-            return 130
+            return e.status
         raise
     return 0
 

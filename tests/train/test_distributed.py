@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,3 +98,40 @@ def test_a_two_process_run_resumes_with_one_process(runs):
     resumed = run(ONE + ["train", "--resume", str(killed)], env)
     assert "resuming" in resumed.stdout or "reached 2 epochs" in resumed.stdout
     assert_same_tensors(root / "one-trained.safetensors", killed / "last.safetensors", {"model"})
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_an_elastic_run_survives_a_killed_worker(runs):
+    """torchrun --max-restarts 1 reruns the same command line after one of the two workers is
+    SIGKILLed mid-epoch; with --resume auto the job finishes by itself, with the weights of
+    the uninterrupted one-process run."""
+    root, env = runs["root"], runs["env"]
+    elastic = root / "elastic"
+    cmd = TWO[:3] + ["--max-restarts", "1"] + TWO[3:] + train_args(runs["corpus"], elastic) + ["--resume", "auto"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not (elastic / "last.safetensors").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(random.uniform(0.0, 0.5))
+    workers = _children(proc.pid)
+    if proc.poll() is None and workers:
+        os.kill(workers[-1], signal.SIGKILL)
+    try:
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out
+    assert_same_tensors(root / "one-trained.safetensors", elastic / "last.safetensors", {"model"})

@@ -59,3 +59,44 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     resumed = run([sys.executable, "-m", "awdlstm.cli", "train", "--resume", str(run_dir)], env)
     assert resumed.returncode == 0, resumed.stderr
     assert "best model" in resumed.stdout
+
+
+def test_sigterm_saves_exits_143_and_resumes_to_the_uninterrupted_weights(tmp_path):
+    """What a batch scheduler or container platform does before it kills a job."""
+    env = {**os.environ, "AWDLSTM_CACHE": str(tmp_path / "cache")}
+    full = run(ARGS + ["--out", str(tmp_path / "full")], env)
+    assert full.returncode == 0, full.stderr
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(ARGS + ["--out", str(run_dir)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run_dir / "last.safetensors").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(random.uniform(0.0, 0.5))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # it finished before the signal landed; nothing to check
+        return
+    assert proc.returncode == 143, err
+    assert "SIGTERM: saving at the end of this batch" in out and "Traceback" not in err and "--resume" in err
+    resumed = run([sys.executable, "-m", "awdlstm.cli", "train", "--resume", str(run_dir)], env)
+    assert resumed.returncode == 0, resumed.stderr
+    a = load_file(str(tmp_path / "full" / "last.safetensors"))
+    b = load_file(str(run_dir / "last.safetensors"))
+    for k in (k for k in a if k.startswith("model.")):
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)
+
+
+def test_resume_auto_starts_an_empty_folder_and_continues_a_run_in_it(tmp_path):
+    env = {**os.environ, "AWDLSTM_CACHE": str(tmp_path / "cache")}
+    auto = ARGS + ["--out", str(tmp_path / "run"), "--resume", "auto"]
+    first = run(auto, env)
+    assert first.returncode == 0, first.stderr
+    assert "run folder" in first.stdout and "best model" in first.stdout
+    again = run(auto, env)  # a requeued job after the run ended: it continues (and ends) in place
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stdout and "best model" in again.stdout
+    other = run(auto + ["--set", "train.seed=7"], env)
+    assert other.returncode == 2 and "train.seed is 1" in other.stderr and "gives 7" in other.stderr
+    nowhere = run(ARGS + ["--resume", "auto"], env)
+    assert nowhere.returncode == 2 and "--resume auto needs --out" in nowhere.stderr

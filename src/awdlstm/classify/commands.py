@@ -99,7 +99,7 @@ def classify_train(lm: Annotated[str, Arg("the language model (run, checkpoint o
     clf = Classifier(model, len(labels), cfg).to(dev)
     log(f"classifier: {len(labels)} labels, {len(train_set.ids):,} training and {len(valid_set.ids):,} validation "
         f"documents, on {lm} ({dev})")
-    history = train_classifier(clf, train_set, valid_set, cfg, vocab.eos_id, dev, log, sys.stderr.isatty())
+    history = train_classifier(clf, train_set, valid_set, cfg, vocab.eos_id, dev, log, True)  # bar or log lines
     results = {"labels": labels, "history": history}
     for name, part in (("valid", valid_set), ("test", test_set)):
         if part is not None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from ..train.param_groups import layer_groups
 from ..train.schedules.stlr import stlr
 from .config import ClassifierConfig
@@ -74,8 +74,8 @@ def train_classifier(model: Classifier, train: Encoded, valid: Encoded, cfg: Cla
         model.train()
         loss_sum, count = 0.0, 0
         plan = batches(train, cfg.batch_size, rng)
-        bar = tqdm(plan, desc=f"classify epoch {epoch} ({n} of {len(model.groups())} groups)", leave=False,
-                   disable=None if progress else True, dynamic_ncols=True)
+        bar = progress_bar(plan, desc=f"classify epoch {epoch} ({n} of {len(model.groups())} groups)",
+                           unit="batch", enabled=progress, dynamic_ncols=True)
         for idx in bar:
             if len(idx) < 2:
                 continue  # batch norm needs two documents

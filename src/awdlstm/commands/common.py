@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +15,8 @@ Run = Annotated[str, Arg(positional=True, metavar="RUN|CKPT|MODEL_DIR")]
 
 
 def progress() -> bool:
-    """Progress bars only on a terminal."""
-    return sys.stderr.isatty()
+    """Commands show progress: a bar on a terminal, a line a minute in a log (progress.py)."""
+    return True
 
 
 def load(path: str, device: str | None):

@@ -37,7 +37,10 @@ def train(preset: Annotated[str | None, Arg("recipe name (see --help-config); de
           corpus: Annotated[str | None, Arg("corpus name or folder, overriding the preset's")] = None,
           sets: Sets = (),
           out: Annotated[str | None, Arg("run folder (default runs/<preset>-<time>)")] = None,
-          resume: Annotated[str | None, Arg("continue an interrupted run exactly", metavar="RUN_DIR")] = None,
+          resume: Annotated[str | None, Arg("continue an interrupted run exactly; 'auto' with --out: continue the "
+                                            "run in --out when it holds one, else start it there (one command "
+                                            "line for torchrun --max-restarts and a scheduler's requeue)",
+                                            metavar="RUN_DIR|auto")] = None,
           log=print,
           device: Device = None,
           minutes: Minutes = None,
@@ -49,6 +52,11 @@ def train(preset: Annotated[str | None, Arg("recipe name (see --help-config); de
         log(describe_config() + "\n\npresets: " + ", ".join(preset_names()))
         return None
     sets = list(sets)
+    if resume == "auto":
+        resume = _auto_resume(preset, corpus, sets, out, device, minutes)
+        if resume:
+            preset = corpus = minutes = None
+            sets = []
     if resume:
         if preset or corpus or sets or minutes is not None:
             raise AwdlstmError("--resume takes the config from the run's checkpoint; drop --preset, --corpus, "
@@ -76,6 +84,29 @@ def train(preset: Annotated[str | None, Arg("recipe name (see --help-config); de
                 f"{trainer.model.num_parameters():,} parameters, {m.device} {m.precision}"
                 f"{f', {m.world} processes' if m.distributed else ''}, run folder {run_dir}")
     return _run(trainer)
+
+
+def _auto_resume(preset, corpus, sets, out, device, minutes) -> str | None:
+    """``--resume auto``: the run folder to resume when ``out`` holds a resumable run, else
+    None (start one there). The command line must describe the run it continues."""
+    run_dir = folder(out, "--out")
+    if run_dir is None:
+        raise AwdlstmError("--resume auto needs --out DIR: the folder to start the run in, or to continue it from")
+    if not (run_dir / LAST).is_file():
+        return None  # a new run; a folder with only a best checkpoint is refused as usual
+    ckpt = open_checkpoint(run_dir / LAST)
+    ckpt.require_resumable()
+    given = build_config(DEFAULT_PRESET if preset is None else preset,
+                         sets + ([f"train.max_minutes={minutes}"] if minutes is not None else []), corpus).to_dict()
+    stored = ckpt.config().to_dict()
+    for d in (given, stored):
+        d["train"].pop("device")  # --device may change between attempts
+    if given != stored:
+        key = next(f"{s}.{k}" for s in stored for k in stored[s] if given[s].get(k) != stored[s][k])
+        section, name = key.split(".", 1)
+        raise AwdlstmError(f"--resume auto: {run_dir} holds a run whose {key} is {stored[section][name]!r}, but this "
+                           f"command line gives {given[section][name]!r}; give the run's own options, or another --out")
+    return str(run_dir)
 
 
 @command("distill", help="train a student model on a teacher's corpus and softened distribution: "

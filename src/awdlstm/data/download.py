@@ -14,9 +14,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import AwdlstmError
+from ..progress import progress_bar
 from .sources import SPLITS, KnownCorpus, RemoteFile
 
 _CHUNK = 1 << 20
@@ -36,8 +35,8 @@ def download_file(url: str, dest: Path, sha256: str | None, progress: bool = Tru
     try:
         with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {Path(url).name}",
-                      disable=None if progress else True, leave=False) as bar:
+            with progress_bar(total=total, unit="B", desc=f"download {Path(url).name}", enabled=progress,
+                              unit_scale=True) as bar:
                 for block in iter(lambda: resp.read(_CHUNK), b""):
                     out.write(block)
                     h.update(block)

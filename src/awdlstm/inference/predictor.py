@@ -110,23 +110,27 @@ class Predictor:
             by_len.setdefault(len(ctx), []).append(j)
         for group in by_len.values():
             x = torch.tensor([[self.vocab.eos_id] + contexts[j] for j in group], device=self.device).t()
-            with lstm_kernel(len(group)):
-                out = self.model(x, self.model.init_hidden(len(group)))
-            log_probs[group] = F.log_softmax(out.logits[-1].float(), dim=-1).cpu()
+            lp, hidden = self._read(x, [x.size(0) - 1] * len(group))
+            log_probs[group] = lp
             for k, j in enumerate(group):
-                states[j] = _column(out.hidden, k)
+                states[j] = _column(hidden, k)
         return log_probs, states
 
     # -- batched reading ------------------------------------------------------------
     @torch.no_grad()
     def next_log_probs(self, contexts: list[list[int]]) -> torch.Tensor:
         """Next-token log-probabilities (N, V) after each context, padded into one batch."""
-        lengths = [len(c) + 1 for c in contexts]
         x = self._padded([[self.vocab.eos_id] + c for c in contexts])
-        with lstm_kernel(len(contexts)):
-            out = self.model(x, self.model.init_hidden(len(contexts)))
-        last = torch.tensor(lengths, device=self.device) - 1
-        return F.log_softmax(out.logits[last, torch.arange(len(contexts), device=self.device)].float(), -1).cpu()
+        return self._read(x, [len(c) for c in contexts])[0]
+
+    def _read(self, x: torch.Tensor, last: list[int]) -> tuple[torch.Tensor, State]:
+        """Read x (T, N) from the zero state: (the next-token log-probabilities (N, V) at
+        position last[j] of each column j, on the CPU; the state after x). The output layer
+        runs at those N positions only, not at all T x N."""
+        with lstm_kernel(x.size(1)):
+            raw, hidden = self.model.encode(x, self.model.init_hidden(x.size(1)))  # (T, N, E); no dropout at eval
+            at = raw[torch.tensor(last, device=self.device), torch.arange(x.size(1), device=self.device)]  # (N, E)
+            return self.model.decoder.log_probs(at.unsqueeze(0))[0].float().cpu(), hidden
 
     @torch.no_grad()
     def token_log_probs(self, seqs: list[list[int]]) -> list[torch.Tensor]:

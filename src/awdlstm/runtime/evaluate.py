@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from tqdm import tqdm
 
 from ..data.batching import BPTTIterator, batchify
 from ..model import detach_hidden
+from ..progress import progress_bar
 
 
 @contextlib.contextmanager
@@ -41,8 +41,7 @@ def read_carried(model, source: torch.Tensor, bptt: int, *, detach: bool = False
     device = model_device(model)
     hidden = model.init_hidden(source.size(1))
     it = BPTTIterator(source, bptt)
-    with lstm_kernel(source.size(1)), tqdm(total=len(it), desc=desc, unit=unit, leave=False,
-                                           disable=None if progress else True) as bar:
+    with lstm_kernel(source.size(1)), progress_bar(total=len(it), desc=desc, unit=unit, enabled=progress) as bar:
         for batch in it:
             if detach:
                 hidden = detach_hidden(hidden)

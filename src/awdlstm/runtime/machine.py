@@ -72,9 +72,7 @@ class Machine:
         rank = 0
         if world > 1:
             if not dist.is_initialized():
-                backend = "nccl" if dev.type == "cuda" else "gloo"
-                # A rank stuck in a long evaluation on another rank waits up to this long.
-                dist.init_process_group(backend, timeout=datetime.timedelta(minutes=60))
+                _join_group("nccl" if dev.type == "cuda" else "gloo")
             rank = dist.get_rank()
         return cls(dev, precision, rank, world)
 
@@ -168,6 +166,19 @@ class Machine:
         torch.set_rng_state(state["torch"])
         if self.device.type == "cuda" and "cuda" in state:
             torch.cuda.set_rng_state(state["cuda"], self.device)
+
+
+def _join_group(backend: str) -> None:
+    """Join torchrun's process group. A rank stuck in a long evaluation on another rank waits
+    up to the timeout. After an elastic restart (torchrun --max-restarts) the store can still
+    hold the previous attempt's keys, among them the addresses of workers that died, and a
+    fast rank then connects to a dead peer (observed under torch 2.13 with --standalone):
+    every attempt's keys live under their own prefix, as torchelastic itself used to do."""
+    timeout = datetime.timedelta(minutes=60)
+    store, rank, world = next(dist.rendezvous("env://", timeout=timeout))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.PrefixStore(f"awdlstm/attempt_{attempt}/", store)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
 
 
 def _cpu_has_bf16() -> bool:

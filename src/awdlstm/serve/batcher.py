@@ -8,6 +8,11 @@ accepting requests while the model runs. With ``max_batch = 1`` every job runs a
 
 Kinds: ``next`` (context ids -> next-token log-probs), ``score`` (ids -> per-token log-probs),
 ``prime`` (context ids -> log-probs and state), ``step`` ((state, token) -> log-probs and state).
+
+The work is bounded: at most ``max_queue`` jobs wait (a full queue is ``Overloaded``: the
+service answers 503 with Retry-After), each job has a deadline (``deadline`` seconds from
+its submission, then ``Overloaded`` too, and a job whose request gave up is never run), and
+a batch that fails is rerun job by job, so one bad request never fails the others.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ from dataclasses import dataclass, field
 from ..inference.predictor import Predictor
 
 
+class Overloaded(Exception):
+    """The queue is full, or a job waited past its deadline: try again later."""
+
+
 @dataclass
 class Job:
     kind: str
@@ -26,17 +35,19 @@ class Job:
 
 
 class Batcher:
-    def __init__(self, predictor: Predictor, max_batch: int = 32, max_wait: float = 0.005):
+    def __init__(self, predictor: Predictor, max_batch: int = 32, max_wait: float = 0.005, max_queue: int = 256,
+                 deadline: float = 30.0):
         self.predictor = predictor
         self.max_batch = max_batch
         self.max_wait = max_wait
+        self.max_queue, self.deadline = max_queue, deadline
         self.queue: asyncio.Queue[Job] | None = None
         self.task: asyncio.Task | None = None
         self.batches = 0  # forward batches run, for /health
         self.jobs = 0
 
     def start(self) -> None:
-        self.queue = asyncio.Queue()
+        self.queue = asyncio.Queue(self.max_queue)
         self.task = asyncio.get_running_loop().create_task(self._work())
 
     async def stop(self) -> None:
@@ -49,8 +60,14 @@ class Batcher:
 
     async def submit(self, kind: str, payload) -> object:
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put(Job(kind, payload, future))
-        return await future
+        try:
+            self.queue.put_nowait(Job(kind, payload, future))
+        except asyncio.QueueFull:
+            raise Overloaded(f"{self.max_queue} requests are waiting already") from None
+        try:
+            return await asyncio.wait_for(future, self.deadline)
+        except asyncio.TimeoutError:
+            raise Overloaded(f"the request waited more than {self.deadline:g} s") from None
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -67,20 +84,29 @@ class Batcher:
                     break
             by_kind: dict[str, list[Job]] = {}
             for job in jobs:
-                by_kind.setdefault(job.kind, []).append(job)
+                if not job.future.done():  # a request that gave up (deadline, client gone) is not run
+                    by_kind.setdefault(job.kind, []).append(job)
             for kind, group in by_kind.items():
-                try:
-                    results = await asyncio.to_thread(self._run, kind, [j.payload for j in group])
-                except Exception as e:  # noqa: BLE001 - the error goes back to each waiting request
-                    for j in group:
-                        if not j.future.done():
-                            j.future.set_exception(e)
-                    continue
-                self.batches += 1
-                self.jobs += len(group)
-                for j, r in zip(group, results):
-                    if not j.future.done():  # a client that went away cancelled its future
-                        j.future.set_result(r)
+                await self._run_group(kind, group)
+
+    async def _run_group(self, kind: str, group: list[Job]) -> None:
+        """Run ``group`` as one batch; if it fails, each job alone, so that only the jobs that
+        fail by themselves get the error."""
+        try:
+            results = await asyncio.to_thread(self._run, kind, [j.payload for j in group])
+        except Exception as e:  # noqa: BLE001 - the error goes back to the requests that cause it
+            if len(group) > 1:
+                for job in group:
+                    await self._run_group(kind, [job])
+                return
+            if not group[0].future.done():
+                group[0].future.set_exception(e)
+            return
+        self.batches += 1
+        self.jobs += len(group)
+        for j, r in zip(group, results):
+            if not j.future.done():  # a client that went away cancelled its future
+                j.future.set_result(r)
 
     def _run(self, kind: str, payloads: list) -> list:
         p = self.predictor

@@ -35,7 +35,6 @@ from typing import NamedTuple
 
 import torch
 from torch.optim.swa_utils import AveragedModel
-from tqdm import tqdm
 
 from ..checkpoints.checkpoint import remove_stale_temporaries
 from ..checkpoints.run_folder import BEST, LAST, check_vocab, corpus_for, model_from_checkpoint, open_checkpoint
@@ -45,6 +44,7 @@ from ..data.corpus import Corpus
 from ..data.metrics import metric
 from ..errors import AwdlstmError
 from ..model import build_model, detach_hidden, native
+from ..progress import progress_bar
 from ..runtime.evaluate import evaluate, evaluate_sums
 from ..runtime.machine import Machine
 from . import snapshot
@@ -57,7 +57,13 @@ from .state import TrainState
 
 
 class Interrupted(Exception):
-    """Ctrl-C during training: the state was saved to ``last``."""
+    """A stop asked for during training (Ctrl-C, SIGTERM, ``request_stop``): the state was
+    saved to ``last``. ``status`` is the exit status the CLI ends with: 128 + the signal's
+    number, as a shell reports a process the signal ended (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, status: int = 130):
+        super().__init__(message)
+        self.status = status
 
 
 def _quiet(*args, **kwargs) -> None:
@@ -119,6 +125,7 @@ class Trainer:
         self.clock = clock
         self._validation = validation
         self._stop = threading.Event()
+        self._stop_signal = signal.SIGINT  # the signal that asked for the stop (exit status 128 + it)
         self._rate = 0.0
         if start is not None:
             self.load_state_dict(start)
@@ -242,18 +249,21 @@ class Trainer:
 
     # ---- the loop -----------------------------------------------------------------
     def _install_signals(self):
-        """Ctrl-C (and, under torchrun, SIGTERM) asks for a save at the end of the batch."""
+        """Ctrl-C and SIGTERM (what batch schedulers and container platforms send before they
+        kill a job, and what torchrun forwards to its workers) ask for a save at the end of the
+        batch; a second one aborts without saving."""
         if threading.current_thread() is not threading.main_thread():
             return {}
 
         def handler(signum, frame):
             if self._stop.is_set():
                 raise KeyboardInterrupt
+            self._stop_signal = signum
             self._stop.set()
-            self.log("\ninterrupt: saving at the end of this batch (press Ctrl-C again to abort without saving)")
+            name = "interrupt" if signum == signal.SIGINT else signal.Signals(signum).name
+            self.log(f"\n{name}: saving at the end of this batch (a second signal aborts without saving)")
 
-        signals = [signal.SIGINT] + ([signal.SIGTERM] if self.machine.distributed else [])
-        return {s: signal.signal(s, handler) for s in signals}
+        return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def run(self) -> dict:
         """Train until the epochs, the wall-clock budget or the fine-tuning trigger end it."""
@@ -354,8 +364,8 @@ class Trainer:
         self.model.train()
         last_save = self.clock()
         t0, tok0 = self.clock(), s.tokens
-        bar = tqdm(total=len(it), initial=s.batches_done, desc=f"{s.phase} epoch {s.epoch}", unit="batch",
-                   leave=False, dynamic_ncols=True, disable=None if self.progress else True)
+        bar = progress_bar(total=len(it), initial=s.batches_done, desc=f"{s.phase} epoch {s.epoch}", unit="batch",
+                           enabled=self.progress, dynamic_ncols=True)
         budget_hit = False
         with bar:
             for batch in it:
@@ -381,17 +391,18 @@ class Trainer:
                 s.tokens += batch.y.size(0) * t.batch_size
                 s.batches_done += 1
                 s.iterator = it.state_dict()
-                bar.update()
                 if s.batches_done % 5 == 0 or s.batches_done == 1:
                     mean = s.loss_sum / s.tokens
                     name, value = metric(mean, self.corpus.level)
                     rate = (s.tokens - tok0) / max(self.clock() - t0, 1e-9)
                     bar.set_postfix_str(f"loss {mean:.3f} {name} {value:.2f} lr {s.lr:.3g} {rate:,.0f} tok/s")
+                bar.update()
                 if agreed.stop:
                     s.elapsed += self.clock() - started
                     self.save_last()
                     raise Interrupted(f"interrupted; state saved to {self.run_dir / LAST}; "
-                                      f"continue with `awdlstm train --resume {self.run_dir}`")
+                                      f"continue with `awdlstm train --resume {self.run_dir}`",
+                                      128 + int(self._stop_signal))
                 if agreed.save:
                     now = self.clock()
                     s.elapsed += now - started
