@@ -48,7 +48,7 @@ def test_sgd_rule_matches_its_formula_with_decay():
     hidden, logps = ref.init_hidden(1), []
     for start in range(0, len(ids) - 1, seg):
         n = min(seg, len(ids) - 1 - start)
-        hidden = [(h.detach(), c.detach()) for h, c in hidden]
+        hidden = [tuple(t.detach() for t in s) for s in hidden]
         out = ref(x[start:start + n], hidden)
         logp = -F.cross_entropy(out.logits[:, 0], x[start + 1:start + 1 + n, 0], reduction="none")
         logps.append(logp.detach())

@@ -47,7 +47,7 @@ def test_model_on_blocks_equals_model_on_the_whole_batch(cell, impl):
     def run(cols, columns):
         model.zero_grad()
         torch.manual_seed(11)
-        h = [(a[:, cols], b[:, cols]) for a, b in hidden]
+        h = [tuple(t[:, cols] for t in s) for s in hidden]
         out = model(tokens[:, cols], h, columns)
         out.logits.sum().backward()
         return out.logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}

@@ -90,7 +90,7 @@ def test_step_kernels_equal_the_pytorch_loops(kernels, monkeypatch, train, shape
 
     def run():
         leaves = [v.clone().requires_grad_() for v in (xproj, w_hh, h0, c0)]
-        out, h, c = step_lstm(*leaves, masks)
+        out, h, c, _ = step_lstm(*leaves, masks)
         ((out * weights).sum() + h.pow(2).sum() + c.sum()).backward()
         return [out, h, c] + [v.grad for v in leaves]
 
@@ -101,13 +101,38 @@ def test_step_kernels_equal_the_pytorch_loops(kernels, monkeypatch, train, shape
         torch.testing.assert_close(a, r, atol=1e-5 * max(1.0, r.abs().max().item()), rtol=1e-5)
 
 
+@pytest.mark.parametrize("train", [True, False])
+def test_step_kernels_with_a_carried_output_gate_equal_the_pytorch_loops(kernels, monkeypatch, train):
+    """Output-gate zoneout with the previous chunk's gate o_{-1} given: step 0 reads it."""
+    T, B, H = 5, 3, 7
+    gen = torch.Generator().manual_seed(5)
+    xproj, w_hh = torch.randn(T, B, 4 * H, generator=gen), torch.randn(4 * H, H, generator=gen) / H ** 0.5
+    h0, c0, o0 = torch.randn(B, H, generator=gen), torch.randn(B, H, generator=gen), torch.rand(B, H, generator=gen)
+    masks = _random_masks(T, B, H, gen, train)
+    weights = torch.randn(T, B, H, generator=gen)
+
+    def run():
+        leaves = [v.clone().requires_grad_() for v in (xproj, w_hh, h0, c0)]
+        out, h, c, o = step_lstm(*leaves, masks, o0)
+        ((out * weights).sum() + h.pow(2).sum() + c.sum()).backward()
+        return [out, h, c, o] + [v.grad for v in leaves]
+
+    compiled = run()
+    monkeypatch.setattr(native, "usable", lambda *tensors: False)
+    reference = run()
+    for a, r in zip(compiled, reference):
+        torch.testing.assert_close(a, r, atol=1e-5 * max(1.0, r.abs().max().item()), rtol=1e-5)
+    without = step_lstm(xproj, w_hh, h0, c0, masks)[0]
+    assert not torch.allclose(without[0], compiled[0][0])  # o_{-1} matters at step 0
+
+
 def test_the_step_function_uses_the_kernels_for_float32_only(kernels, monkeypatch):
     calls = []
     monkeypatch.setattr(native, "usable", lambda *t: calls.append(t[0].dtype) or t[0].dtype == torch.float32)
     for dtype in (torch.float32, torch.float64):
         x = torch.randn(3, 2, 8, dtype=dtype)
         StepLSTMFunction.apply(x, torch.randn(8, 2, dtype=dtype), torch.zeros(2, 2, dtype=dtype),
-                               torch.zeros(2, 2, dtype=dtype), None, None, None, None, None, None)
+                               torch.zeros(2, 2, dtype=dtype), None, None, None, None, None, None, None)
     assert calls == [torch.float32, torch.float64]
 
 

@@ -24,8 +24,9 @@ def test_each_layer_kind_is_a_recurrent_layer(cell):
     model = build_model(cfg.model, 12)
     for layer in model.layers:
         assert isinstance(layer, RecurrentLayer)
-        h, c = layer.init_state(3)
-        assert h.shape == c.shape == (1, 3, layer.hidden_size) and not h.any()
+        state = layer.init_state(3)
+        assert len(state) == layer.state_size == (3 if cell == "output-zoneout" else 2)
+        assert all(t.shape == (1, 3, layer.hidden_size) and not t.any() for t in state)
     model.eval()
     x = torch.randn(5, 3, model.layers[0].input_size)
     if model.layers[0].exportable:  # the export path is the evaluation forward

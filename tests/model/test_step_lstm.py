@@ -78,7 +78,7 @@ def test_fixed_masks_match_the_spec_formulas(variant, impl):
     x_, h0_, c0_, w_ih_, w_hh_, b_ = leaves
     masks = StepMasks(**{k: v.to(dtype) if torch.is_tensor(v) else v for k, v in vars(masks).items()})
     x_in = x_ * d["x"].to(dtype) if variant == "variational" else x_
-    out, h, c = step_lstm(x_in @ w_ih_.t() + b_, w_hh_, h0_, c0_, masks)
+    out, h, c, _ = step_lstm(x_in @ w_ih_.t() + b_, w_hh_, h0_, c0_, masks)
     for a, r in ((out, ref_out), (h, ref_h), (c, ref_c)):
         torch.testing.assert_close(a.double(), r, atol=1e-5, rtol=1e-5)
     weights = torch.randn(T, B, H, generator=gen, dtype=torch.float64)
@@ -149,3 +149,23 @@ def test_zoneout_combines_with_every_awd_regularizer_in_the_model():
     model.eval()
     tokens = torch.randint(0, 30, (7, 4))
     assert torch.equal(model(tokens, model.init_hidden(4)).logits, model(tokens, model.init_hidden(4)).logits)
+
+
+def test_output_gate_zoneout_reads_the_carried_gate_at_the_first_step(impl):
+    """One step by hand: o' = o + z (o_{-1} - o), c = f c_0 + z i g (evaluation: z = p), and
+    the state returned carries o for the next call."""
+    torch.manual_seed(2)
+    layer = StepLSTMLayer(IN, H, output_zoneout=0.4).eval()
+    x = torch.randn(1, B, IN)
+    h0, c0, o0 = torch.randn(1, B, H), torch.randn(1, B, H), torch.rand(1, B, H)
+    out, (h, c, o) = layer(x, (h0, c0, o0))
+    l = layer.lstm
+    gates = x[0] @ l.weight_ih_l0.t() + l.bias_ih_l0 + h0[0] @ l.weight_hh_l0.t() + l.bias_hh_l0
+    i, f, g, og = gates.chunk(4, 1)
+    i, f, g, og = i.sigmoid(), f.sigmoid(), g.tanh(), og.sigmoid()
+    cn = f * c0[0] + 0.4 * i * g
+    want = (og + 0.4 * (o0[0] - og)) * cn.tanh()
+    torch.testing.assert_close(out[0], want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(c[0], cn, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(o[0], og, atol=1e-6, rtol=1e-6)
+    assert len(layer.init_state(B)) == 3

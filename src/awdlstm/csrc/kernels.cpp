@@ -228,7 +228,7 @@ static void backward_rows(int64_t b0, int64_t b1, int64_t H, const float* a, con
 std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& w_hh, const at::Tensor& h0,
                                      const at::Tensor& c0, OptT m_u, OptD m_u_c, OptT m_cell, OptD m_cell_c,
                                      OptT z_c, OptD z_c_c, OptT z_h, OptD z_h_c, OptT z_o, OptD z_o_c,
-                                     OptT m_gal) {
+                                     OptT m_gal, OptT gates0) {
   TORCH_CHECK(xproj.is_contiguous() && xproj.scalar_type() == at::kFloat,
               "step_forward: contiguous float32 xproj expected");
   const int64_t T = xproj.size(0), B = xproj.size(1), H = xproj.size(2) / 4, BH = B * H;
@@ -240,8 +240,11 @@ std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& 
   auto out = at::empty({T, B, H}, opt);
   cs[0].copy_(c0);
   const auto h0c = h0.contiguous();
-  // Step 0 has no previous output gate: it reads z_o = 0 and zero "previous gates".
+  // Step 0 reads the previous chunk's gates `gates0` (B, 4H; the output gate o_{-1} in its
+  // last H columns) when given; without them it has no previous output gate: z_o = 0.
   const auto no_zo = at::zeros({BH}, opt), no_gates = at::zeros({B, 4 * H}, opt);
+  const auto g0 = gates0.has_value() ? gates0->contiguous() : no_gates;
+  const float* zo0 = gates0.has_value() ? M.zo.row(0) : no_zo.data_ptr<float>();
   const StepGemm recurrent(w_hh, B);  // h (B, H) -> h W_hh^T (B, 4H)
   auto hin = M.gal.present ? h0c.mul(M.gal.held) : h0c;  // h_{t-1} ⊙ m_gal, (B, H)
   auto hbuf = at::empty({B, H}, opt);
@@ -252,12 +255,12 @@ std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& 
     float* a = A + t * B * 4 * H;
     const float* xp = xproj.data_ptr<float>() + t * B * 4 * H;
     const float* hhp = hh.data_ptr<float>();
-    const float* ap = t == 0 ? no_gates.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
+    const float* ap = t == 0 ? g0.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
     const float* cp = C + t * BH;
     float *cn_out = C + (t + 1) * BH, *tc_out = TC + t * BH, *h_out = O + t * BH;
     const float* hp = t == 0 ? h0c.data_ptr<float>() : O + (t - 1) * BH;
     const float *mu = M.u.row(t), *mc = M.cell.row(t), *zc = M.zc.row(t), *zh = M.zh.row(t),
-                *zo = t == 0 ? no_zo.data_ptr<float>() : M.zo.row(t), *gal = M.gal.row(0);
+                *zo = t == 0 ? zo0 : M.zo.row(t), *gal = M.gal.row(0);
     at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {
       forward_rows(b0, b1, H, xp, hhp, a, ap, cp, hp, mu, mc, zc, zh, zo, gal, cn_out, tc_out, h_out, hb);
     });
@@ -272,7 +275,7 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
                                       const at::Tensor& w_hh, const at::Tensor& acts, const at::Tensor& cs,
                                       const at::Tensor& ctil, OptT m_u, OptD m_u_c, OptT m_cell, OptD m_cell_c,
                                       OptT z_c, OptD z_c_c, OptT z_h, OptD z_h_c, OptT z_o, OptD z_o_c,
-                                      OptT m_gal) {
+                                      OptT m_gal, OptT gates0) {
   const int64_t T = acts.size(0), B = acts.size(1), H = acts.size(2) / 4, BH = B * H;
   const auto opt = acts.options();
   const StepMasks M(m_u, m_u_c, m_cell, m_cell_c, z_c, z_c_c, z_h, z_h_c, z_o, z_o_c, m_gal, B, H, opt);
@@ -284,17 +287,21 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
   auto dc = grad_c.contiguous().clone();    // gradient of c_t
   auto do_carry = at::zeros({B, H}, opt);   // z_o ⊙ do'_{t+1}: reaches o_t directly
   const auto ones = at::ones({BH}, opt), no_zo = at::zeros({BH}, opt), no_gates = at::zeros({B, 4 * H}, opt);
+  // As in the forward: step 0 reads the carried gates when given. o_{-1} is a constant of
+  // this chunk (the state is detached between windows), so no gradient flows into it.
+  const auto g0 = gates0.has_value() ? gates0->contiguous() : no_gates;
+  const float* zo0 = gates0.has_value() ? M.zo.row(0) : no_zo.data_ptr<float>();
   float *dcp = dc.data_ptr<float>(), *dhc = dh_carry.data_ptr<float>(), *doc = do_carry.data_ptr<float>(),
         *DG = dgates.data_ptr<float>();
   const float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = ctil.data_ptr<float>(),
               *GO = go.data_ptr<float>();
   for (int64_t t = T - 1; t >= 0; --t) {
     const float* a = A + t * B * 4 * H;
-    const float* ap = t == 0 ? no_gates.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
+    const float* ap = t == 0 ? g0.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
     const float *cp = C + t * BH, *tcp = TC + t * BH, *gop = GO + t * BH;
     float* dg = DG + t * B * 4 * H;
     const float *mu = M.u.row(t), *mc = M.cell.row(t), *zc = M.zc.row(t), *zh = M.zh.row(t),
-                *zo = t == 0 ? no_zo.data_ptr<float>() : M.zo.row(t),
+                *zo = t == 0 ? zo0 : M.zo.row(t),
                 *gal = t == T - 1 ? ones.data_ptr<float>() : M.gal.row(0);
     const float* hm = dhmm.data_ptr<float>();
     at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {

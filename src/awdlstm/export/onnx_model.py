@@ -4,6 +4,7 @@ The exported graph is the model at evaluation (every dropout off, the zoneout fa
 expectation) with the recurrent state made explicit:
 
     inputs   tokens (T, B) int64, then h_0, c_0, h_1, c_1, …  each (1, B, H_l) float32
+             (o_l after c_l for a layer that carries its output gate: output-gate zoneout)
     outputs  log_probs (T, B, V) float32, then h_0_out, c_0_out, …  the state after step T
 
 T and B are dynamic. Feed the returned state back in to continue a text; zeros start one
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import AwdlstmError
+from ..model.lm import STATE_NAMES
 
 OPSET = 17
 
@@ -49,16 +51,17 @@ class ExportableLM(nn.Module):
     def forward(self, tokens: torch.Tensor, *state: torch.Tensor):
         m = self.model
         x = m.embedding(tokens)  # (T, B, E); embedding and locked dropout are off at evaluation
-        new_state = []
-        for i, layer in enumerate(m.layers):  # each layer's own exportable forward (export_onnx checks)
-            h, c = state[2 * i], state[2 * i + 1]
-            x, (h, c) = layer.export_forward(x, (h, c))
-            new_state += [h, c]
+        new_state, k = [], 0
+        for layer in m.layers:  # each layer's own exportable forward (export_onnx checks)
+            x, layer_state = layer.export_forward(x, tuple(state[k:k + layer.state_size]))
+            new_state += list(layer_state)
+            k += layer.state_size
         return (m.decoder.log_probs(x), *new_state)
 
 
-def state_names(num_layers: int, suffix: str = "") -> list[str]:
-    return [f"{n}_{i}{suffix}" for i in range(num_layers) for n in ("h", "c")]
+def state_names(layers, suffix: str = "") -> list[str]:
+    """h_0, c_0 (, o_0), h_1, …: the state inputs (or, with ``suffix``, outputs) of ``layers``."""
+    return [f"{n}_{i}{suffix}" for i, layer in enumerate(layers) for n in STATE_NAMES[:layer.state_size]]
 
 
 def export_onnx(model, vocab: list[str], level: str, tokenizer: str, out: Path, int8: bool = False) -> list[Path]:
@@ -74,10 +77,9 @@ def export_onnx(model, vocab: list[str], level: str, tokenizer: str, out: Path, 
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().float().eval()
     wrapper = ExportableLM(model)
-    L = len(model.layers)
     tokens = torch.zeros(3, 2, dtype=torch.long)
-    state = [t for h, c in model.init_hidden(2) for t in (h, c)]
-    inputs, outputs = ["tokens"] + state_names(L), ["log_probs"] + state_names(L, "_out")
+    state = [t for layer_state in model.init_hidden(2) for t in layer_state]
+    inputs, outputs = ["tokens"] + state_names(model.layers), ["log_probs"] + state_names(model.layers, "_out")
     axes = {"tokens": {0: "T", 1: "B"}, "log_probs": {0: "T", 1: "B"}}
     axes.update({n: {1: "B"} for n in inputs[1:] + outputs[1:]})
     with warnings.catch_warnings(), torch.no_grad():

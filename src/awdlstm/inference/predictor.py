@@ -27,7 +27,7 @@ from ..errors import AwdlstmError
 from ..runtime.evaluate import lstm_kernel, model_device
 from .text import encode, to_tokens
 
-State = list[tuple[torch.Tensor, torch.Tensor]]  # one (h, c) per layer, each (1, 1, H_l)
+State = list[tuple[torch.Tensor, ...]]  # one (h, c) (or (h, c, o)) per layer, each (1, 1, H_l)
 SCORE_BATCH = 64  # texts read at once by ``score`` (and `awdlstm score`, `rescore`)
 
 
@@ -91,7 +91,7 @@ class Predictor:
     @torch.no_grad()
     def advance(self, states: list[State], tokens: list[int]) -> tuple[torch.Tensor, list[State]]:
         """One step of several independent texts at once: (log_probs (N, V), new states)."""
-        hidden = [(torch.cat([s[i][0] for s in states], 1), torch.cat([s[i][1] for s in states], 1))
+        hidden = [tuple(torch.cat([s[i][k] for s in states], 1) for k in range(len(states[0][i])))
                   for i in range(len(self.model.layers))]
         x = torch.tensor([tokens], device=self.device)  # (1, N)
         with lstm_kernel(len(tokens)):
@@ -182,7 +182,7 @@ class Predictor:
 
 def _column(hidden: State, j: int) -> State:
     """Column j of a batched state, as a batch-1 state (views, no copies)."""
-    return [(h[:, j:j + 1], c[:, j:j + 1]) for h, c in hidden]
+    return [tuple(t[:, j:j + 1] for t in state) for state in hidden]
 
 
 def load(path: str | Path, device: str | None = None) -> Predictor:

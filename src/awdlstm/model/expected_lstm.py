@@ -5,7 +5,7 @@ At evaluation the zoneout family uses the expectation of its masks, a constant p
 (gate order i, f, g, o; z = 0 where a variant is off):
 
     u_t  = i ⊙ g ⊙ (z_o if output zoneout else 1)
-    o'_t = o_t + z_o (o_{t-1} - o_t)   (o'_0 = o_0)
+    o'_t = o_t + z_o (o_{t-1} - o_t)   (o_{-1}: the carried output gate of the state)
     c̃    = f ⊙ c_{t-1} + u_t,   h̃ = o' ⊙ tanh(c̃)
     c_t  = c̃ + z_c (c_{t-1} - c̃),  h_t = h̃ + z_h (h_{t-1} - h̃)
 
@@ -22,12 +22,12 @@ from .script import script
 
 @script
 def expected_recurrence(xproj: torch.Tensor, w_hh: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
-                        z_c: float, z_h: float, z_o: float):
-    """xproj (T, B, 4H) input projections with both biases, w_hh (4H, H), h and c (B, H)
-    -> outputs (T, B, H), h_T, c_T. Scripted, so an export keeps the loop over a dynamic T."""
+                        o_prev: torch.Tensor, z_c: float, z_h: float, z_o: float):
+    """xproj (T, B, 4H) input projections with both biases, w_hh (4H, H), h, c and the
+    previous output gate o_prev (B, H) -> outputs (T, B, H), h_T, c_T, o_T. Scripted, so an
+    export keeps the loop over a dynamic T."""
     H = h.size(1)
     outs = []
-    o_prev = torch.zeros_like(h)
     for t in range(xproj.size(0)):
         gates = xproj[t] + torch.mm(h, w_hh.t())
         i = torch.sigmoid(gates[:, :H])
@@ -38,19 +38,19 @@ def expected_recurrence(xproj: torch.Tensor, w_hh: torch.Tensor, h: torch.Tensor
         op = o
         if z_o > 0.0:
             u = u * z_o
-            if t > 0:
-                op = o + z_o * (o_prev - o)
+            op = o + z_o * (o_prev - o)
         cn = f * c + u
         hn = op * torch.tanh(cn)
         c = cn + z_c * (c - cn)
         h = hn + z_h * (h - hn)
         o_prev = o
         outs.append(h)
-    return torch.stack(outs), h, c
+    return torch.stack(outs), h, c, o_prev
 
 
 def expected_forward(layer, x: torch.Tensor, state):
-    """The evaluation forward of a StepLSTMLayer ``layer``: x (T, B, I), state (h, c) each (1, B, H)."""
+    """The evaluation forward of a StepLSTMLayer ``layer``: x (T, B, I), state (h, c), or
+    (h, c, o) with output-gate zoneout, each (1, B, H)."""
     p = layer.p
     z_c, z_h, z_o = p["zoneout_c"], p["zoneout_h"], p["output_zoneout"]
     lstm = layer.lstm
@@ -58,6 +58,9 @@ def expected_forward(layer, x: torch.Tensor, state):
         return lstm(x, state)
     T, B, _ = x.shape
     xproj = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(T * B, -1), lstm.weight_ih_l0.t())
-    out, h, c = expected_recurrence(xproj.view(T, B, -1), lstm.weight_hh_l0, state[0][0], state[1][0],
-                                    float(z_c), float(z_h), float(z_o))
+    o = state[2][0] if len(state) > 2 else torch.zeros_like(state[0][0])  # unread when z_o = 0
+    out, h, c, o = expected_recurrence(xproj.view(T, B, -1), lstm.weight_hh_l0, state[0][0], state[1][0], o,
+                                       float(z_c), float(z_h), float(z_o))
+    if len(state) > 2:
+        return out, (h.unsqueeze(0), c.unsqueeze(0), o.unsqueeze(0))
     return out, (h.unsqueeze(0), c.unsqueeze(0))

@@ -12,8 +12,9 @@ or already log-probabilities, so ``log_softmax(logits)`` is the model's distribu
 way. Given the targets, a forward also returns log p(target), which the adaptive softmax
 and the mixture compute without the whole (T, B, V) distribution.
 
-The hidden state is a list with one (h, c) per layer, each (1, B, H_l). It is passed in
-and returned, never stored on the module, so the batch size can change between calls.
+The hidden state is a list with one state per layer: (h, c), each (1, B, H_l), or (h, c, o)
+for a layer that carries its output gate (output-gate zoneout). It is passed in and
+returned, never stored on the module, so the batch size can change between calls.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from .layers import LAYERS
 from .locked_dropout import LockedDropout
 from .masks import Columns
 
-Hidden = list[tuple[torch.Tensor, torch.Tensor]]
+Hidden = list[tuple[torch.Tensor, ...]]
+STATE_NAMES = ("h", "c", "o")  # the tensors of a layer's state, in order (checkpoints, ONNX)
 
 
 class LMOutput(NamedTuple):
@@ -67,7 +69,7 @@ class LanguageModel(nn.Module):
         self.decoder = head.build(out_size, vocab_size, c, tied)
 
     def init_hidden(self, batch_size: int) -> Hidden:
-        """Zero state for every layer: [(h, c)], each (1, batch_size, H_l)."""
+        """Zero state for every layer: [(h, c)] (or (h, c, o)), each (1, batch_size, H_l)."""
         return [layer.init_state(batch_size) for layer in self.layers]
 
     def forward(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None,
@@ -100,7 +102,7 @@ class LanguageModel(nn.Module):
 
 def detach_hidden(hidden: Hidden) -> Hidden:
     """Cut the graph between BPTT windows (truncated backpropagation)."""
-    return [(h.detach(), c.detach()) for h, c in hidden]
+    return [tuple(t.detach() for t in state) for state in hidden]
 
 
 def build_model(config: ModelConfig, vocab_size: int) -> LanguageModel:

@@ -5,7 +5,7 @@ All variants are one recurrence with optional per-step masks (PyTorch gate order
     gates  = x_t W_ih^T + b  +  (h_{t-1} ⊙ m_gal) W_hh^T
     u      = i ⊙ g ⊙ m_u                        recurrent dropout (Semeniuta) / output-gate variant
     c̃      = (f ⊙ c_{t-1} + u) ⊙ m_cell          cell dropout
-    o'     = o + z_o ⊙ (o_{t-1} - o)             zoneout on the output gate (o'_0 = o_0)
+    o'     = o + z_o ⊙ (o_{t-1} - o)             zoneout on the output gate (o_{-1} carried)
     h̃      = o' ⊙ tanh(c̃)
     c_t    = c̃ + z_c ⊙ (c_{t-1} - c̃)             zoneout on the cell
     h_t    = h̃ + z_h ⊙ (h_{t-1} - h̃)             zoneout on the hidden state
@@ -15,6 +15,12 @@ matrix product done by autograd outside; ``StepLSTMFunction`` runs the loop with
 autograd, saves the activations, and its backward is a hand-written reverse loop whose
 W_hh gradient is one matrix product over all steps. W_hh may be a weight-dropped copy: the
 gradient flows on to the raw parameter.
+
+With output-gate zoneout the layer's state is (h, c, o): the previous step's output gate
+is carried like h and c (zeros at the start of a text), so a text scored in one call, token
+by token or in chunks of any length reads the same numbers. Like the rest of the state
+between BPTT windows, the carried o is a constant of the next call: no gradient flows
+back into it.
 """
 
 from __future__ import annotations
@@ -68,16 +74,18 @@ class StepLSTMFunction(torch.autograd.Function):
     computed for all steps at once before the reverse loop."""
 
     @staticmethod
-    def forward(ctx, xproj, w_hh, h0, c0, m_u, m_cell, z_c, z_h, z_o, m_gal):
-        """xproj (T, B, 4H), w_hh (4H, H), h0 and c0 (B, H) -> outputs (T, B, H), h_T, c_T."""
+    def forward(ctx, xproj, w_hh, h0, c0, o0, m_u, m_cell, z_c, z_h, z_o, m_gal):
+        """xproj (T, B, 4H), w_hh (4H, H), h0, c0 and the previous output gate o0 (B, H; None:
+        no previous gate) -> outputs (T, B, H), h_T, c_T, o_T."""
         masks = (m_u, m_cell, z_c, z_h, z_o, m_gal)
         ctx.masks = masks
+        ctx.o0 = o0
         ctx.native = _use_native(xproj, w_hh, h0, c0, *masks)
         if ctx.native:
             acts, cs, ctil, out = _native.native().step_forward(xproj.contiguous(), w_hh, h0, c0,
-                                                                 *_native_args(masks))
+                                                                 *_native_args(masks), _gates0(o0, xproj))
             ctx.save_for_backward(w_hh, acts, cs, ctil, out, h0)
-            return out, out[-1].clone(), cs[-1].clone()
+            return out, out[-1].clone(), cs[-1].clone(), acts[-1, :, 3 * h0.size(1):].clone()
         T, B, H4 = xproj.shape
         H = H4 // 4
         acts = xproj.new_empty(T, B, H4)  # i, f, g, o after their nonlinearities
@@ -86,7 +94,7 @@ class StepLSTMFunction(torch.autograd.Function):
         out = xproj.new_empty(T, B, H)  # h_1 .. h_T
         cs[0] = c0
         wt = w_hh.t()
-        h, o_prev = h0, None
+        h, o_prev = h0, o0
         for t in range(T):
             hin = h if m_gal is None else h * m_gal
             gates = torch.addmm(xproj[t], hin, wt)
@@ -116,23 +124,27 @@ class StepLSTMFunction(torch.autograd.Function):
                 h = torch.lerp(op * tc, h, zh, out=out[t])
             o_prev = o
         ctx.save_for_backward(w_hh, acts, cs, ctil, out, h0)
-        return out, out[T - 1].clone(), cs[T].clone()
+        return out, out[T - 1].clone(), cs[T].clone(), acts[T - 1, :, 3 * H:].clone()
 
     @staticmethod
-    def backward(ctx, grad_out, grad_h, grad_c):
+    def backward(ctx, grad_out, grad_h, grad_c, grad_o):
+        # grad_o is dropped: the carried output gate is a constant of the next call (see above).
         w_hh, acts, cs, ctil, out, h0 = ctx.saved_tensors
         m_u, m_cell, z_c, z_h, z_o, m_gal = ctx.masks
+        o0 = ctx.o0
         T, B, H4 = acts.shape
         H = H4 // 4
         # Autograd materializes the gradient of an unused output as zeros, so none is None.
         if ctx.native:
             dgates, dh, dc = _native.native().step_backward(grad_out, grad_h, grad_c, w_hh, acts, cs, ctil,
-                                                           *_native_args(ctx.masks))
+                                                           *_native_args(ctx.masks), _gates0(o0, acts))
             return (dgates, _recurrent_weight_grad(dgates, out, h0, m_gal), dh, dc,
-                    None, None, None, None, None, None)
+                    None, None, None, None, None, None, None)
         i, f, g, o = (acts[..., k * H:(k + 1) * H] for k in range(4))
-        # Output gate as used: o'_t = lerp(o_t, o_{t-1}, z_o), with o_{-1} := o_0.
-        op = o if z_o is None else torch.lerp(o, torch.cat([o[:1], o[:-1]]), z_o)
+        # Output gate as used: o'_t = lerp(o_t, o_{t-1}, z_o), with o_{-1} the carried gate
+        # (without one, step 0 uses its own: o'_0 = o_0).
+        previous = o[:1] if o0 is None else o0.unsqueeze(0)
+        op = o if z_o is None else torch.lerp(o, torch.cat([previous, o[:-1]]), z_o)
         # Factors of each gate's pre-activation gradient, for all steps at once:
         #   d(pre_i, pre_f, pre_g) = dpre * (m_u g i(1-i), c_{t-1} f(1-f), m_u i (1-g^2)),
         #   d(pre_o) = do * o(1-o),  dc~ += dh~ * o' (1 - tanh^2).
@@ -155,8 +167,8 @@ class StepLSTMFunction(torch.autograd.Function):
             dcn, dc_prev = (dc, None) if zc is None else (dc * _at(om_zc, t), dc * zc)
             dcn = torch.addcmul(dcn, dhn, bc[t])
             do = dhn * ctil[t]
-            if zo is not None and t > 0:
-                do_here_prev = do * zo
+            if zo is not None and (t > 0 or o0 is not None):
+                do_here_prev = do * zo  # at t = 0: towards the carried o_{-1}, a constant (dropped)
                 do = do * _at(om_zo, t)
             else:
                 do_here_prev = None
@@ -176,7 +188,17 @@ class StepLSTMFunction(torch.autograd.Function):
                 if dh_prev is not None:
                     dh = dh + dh_prev
             dc = dpre * f[t] if dc_prev is None else torch.addcmul(dc_prev, dpre, f[t])
-        return dgates, _recurrent_weight_grad(dgates, out, h0, m_gal), dh, dc, None, None, None, None, None, None
+        return dgates, _recurrent_weight_grad(dgates, out, h0, m_gal), dh, dc, None, None, None, None, None, None, None
+
+
+def _gates0(o0, like):
+    """The kernels' "gates of step -1": (B, 4H) zeros with o0 in the output gate's columns,
+    or None without a carried gate."""
+    if o0 is None:
+        return None
+    g = o0.new_zeros(o0.size(0), 4 * o0.size(1))
+    g[:, 3 * o0.size(1):] = o0
+    return g
 
 
 def _recurrent_weight_grad(dgates, out, h0, m_gal):
@@ -189,8 +211,9 @@ def _recurrent_weight_grad(dgates, out, h0, m_gal):
     return dgates.reshape(T * B, H4).t() @ hin.reshape(T * B, -1)
 
 
-def step_lstm(xproj, w_hh, h0, c0, masks: StepMasks):
-    return StepLSTMFunction.apply(xproj, w_hh, h0, c0, masks.u, masks.cell, masks.z_c, masks.z_h,
+def step_lstm(xproj, w_hh, h0, c0, masks: StepMasks, o0=None):
+    """-> (out, h_T, c_T, o_T); o0 the carried output gate (B, H) or None."""
+    return StepLSTMFunction.apply(xproj, w_hh, h0, c0, o0, masks.u, masks.cell, masks.z_c, masks.z_h,
                                   masks.z_o, masks.gal)
 
 
@@ -214,6 +237,7 @@ class StepLSTMLayer(LSTMLayer):
                  zoneout_h: float = 0.0, recurrent_dropout: float = 0.0, cell_dropout: float = 0.0,
                  output_zoneout: float = 0.0, variational_x: float = 0.0, variational_h: float = 0.0):
         super().__init__(input_size, hidden_size, weight_drop)
+        self.state_size = 3 if output_zoneout else 2  # (h, c, o): the previous output gate is carried
         self.p = dict(zoneout_c=zoneout_c, zoneout_h=zoneout_h, recurrent_dropout=recurrent_dropout,
                       cell_dropout=cell_dropout, output_zoneout=output_zoneout,
                       variational_x=variational_x, variational_h=variational_h)
@@ -249,7 +273,8 @@ class StepLSTMLayer(LSTMLayer):
         return m
 
     def forward(self, x: torch.Tensor, state, columns: Columns | None = None):
-        """x (T, B, input_size), state (h, c) each (1, B, H) -> output (T, B, H), new state.
+        """x (T, B, input_size), state (h, c) or, with output-gate zoneout, (h, c, o), each
+        (1, B, H) -> output (T, B, H), new state.
 
         The recurrence runs in the parameters' dtype even under autocast: the compiled
         kernel is float32, and carrying c_t through hundreds of steps in 16 bits loses it.
@@ -264,10 +289,13 @@ class StepLSTMLayer(LSTMLayer):
         xproj = torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, x.reshape(T * B, -1),
                             lstm.weight_ih_l0.t()).view(T, B, -1)
         w_hh = self.dropped(lstm.weight_hh_l0)
-        h0, c0 = state
+        h0, c0 = state[0], state[1]
+        o0 = state[2][0].to(dtype) if self.state_size == 3 else None
         masks = self.draw_masks(T, B, x.device, dtype, columns)
         with no_autocast(x.device):
-            out, h, c = step_lstm(xproj.to(dtype), w_hh, h0[0].to(dtype), c0[0].to(dtype), masks)
+            out, h, c, o = step_lstm(xproj.to(dtype), w_hh, h0[0].to(dtype), c0[0].to(dtype), masks, o0)
+        if self.state_size == 3:
+            return out, (h.unsqueeze(0), c.unsqueeze(0), o.unsqueeze(0))
         return out, (h.unsqueeze(0), c.unsqueeze(0))
 
     def export_forward(self, x: torch.Tensor, state):

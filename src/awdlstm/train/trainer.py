@@ -44,6 +44,7 @@ from ..data.corpus import Corpus
 from ..data.metrics import metric
 from ..errors import AwdlstmError
 from ..model import build_model, detach_hidden, native
+from ..model.lm import STATE_NAMES
 from ..progress import progress_bar
 from ..runtime.evaluate import evaluate, evaluate_sums
 from ..runtime.machine import Machine
@@ -166,16 +167,23 @@ class Trainer:
 
     # ---- the state: the sum of the parts' states ------------------------------------
     def _gather(self, hidden) -> dict:
-        """A carried state [(h, c)] of this rank's columns -> the whole batch's, by name."""
+        """A carried state [(h, c[, o])] of this rank's columns -> the whole batch's, by name
+        ("<layer>.h", "<layer>.c", "<layer>.o")."""
         B = self.cfg.train.batch_size
         return {f"{i}.{n}": self.machine.gather_columns(t, 1, B)
-                for i, (h, c) in enumerate(hidden) for n, t in (("h", h), ("c", c))}
+                for i, state in enumerate(hidden) for n, t in zip(STATE_NAMES, state)}
 
-    def _block(self, named: dict, layers: int):
-        """The inverse of ``_gather``: this rank's block of a saved whole-batch state."""
+    def _block(self, named: dict, layers):
+        """The inverse of ``_gather`` for ``layers``: this rank's block of a saved whole-batch
+        state. A carried output gate that a file from before it was carried lacks starts at 0."""
         start, end = self.machine.block(self.cfg.train.batch_size)
         device = self.machine.device
-        return [tuple(named[f"{i}.{n}"][:, start:end].to(device) for n in ("h", "c")) for i in range(layers)]
+        out = []
+        for i, layer in enumerate(layers):
+            h = named[f"{i}.h"][:, start:end].to(device)
+            out.append(tuple(named[f"{i}.{n}"][:, start:end].to(device) if f"{i}.{n}" in named else torch.zeros_like(h)
+                             for n in STATE_NAMES[:layer.state_size]))
+        return out
 
     def state_dict(self) -> dict:
         """Everything an exact resume needs. Collective with several processes (the carried
@@ -213,7 +221,7 @@ class Trainer:
         if "rng." in d:
             self.machine.set_rng_state(d["rng."])
         if "hidden." in d:
-            self.hidden = self._block(d["hidden."], len(self.model.layers))
+            self.hidden = self._block(d["hidden."], self.model.layers)
         for term in self.losses:
             term.load_state_dict(d, self._block)
         self.schedules = build_schedules(self.cfg.train, self.state.phase)

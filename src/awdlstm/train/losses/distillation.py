@@ -116,4 +116,4 @@ class Distillation(LossTerm):
 
     def load_state_dict(self, state: dict, block) -> None:
         if "teacher_hidden." in state:
-            self.teacher.hidden = block(state["teacher_hidden."], len(self.teacher.model.layers))
+            self.teacher.hidden = block(state["teacher_hidden."], self.teacher.model.layers)
