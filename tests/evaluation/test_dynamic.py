@@ -58,3 +58,82 @@ def test_sgd_rule_matches_its_formula_with_decay():
             for p, g, p0 in zip(params, grads, theta0):
                 p.copy_(p - lr * g + decay * (p0 - p))
     torch.testing.assert_close(dyn.logp, torch.cat(logps), atol=1e-5, rtol=1e-5)
+
+
+def test_rms_rule_matches_the_authors_formulas():
+    """By hand, as in Krause et al.'s code: MS over every training segment at batch 100,
+    r = MS / mean over tensors of mean(MS), clipped at 1 / decay; then per segment
+    θ ← θ − lr·g / (MS + ε) + decay·r·(θ0 − θ)."""
+    import torch.nn.functional as F
+
+    from awdlstm.data.batching import batchify
+    from awdlstm.evaluation.dynamic import EPSILON, STAT_BATCH
+    model = small_model()
+    gen = torch.Generator().manual_seed(1)
+    train = torch.randint(0, 30, (STAT_BATCH * 13,), generator=gen).numpy()
+    ids = torch.randint(0, 30, (16,), generator=gen).numpy()
+    lr, decay, seg = 0.01, 0.5, 5
+    dyn = score_dynamic(model, ids, lr=lr, decay=decay, rule="rms", bptt=seg, train_ids=train)
+
+    ref = copy.deepcopy(model)
+    params = list(ref.parameters())
+    source = batchify(train, STAT_BATCH)  # (13, 100): segments of 5, 5 and 2 targets
+    ms, n, hidden = [torch.zeros_like(p) for p in params], 0, ref.init_hidden(STAT_BATCH)
+    for start in range(0, source.size(0) - 1, seg):
+        x, y = source[start:start + seg], source[start + 1:start + 1 + seg]
+        x = x[: y.size(0)]
+        hidden = [tuple(t.detach() for t in s) for s in hidden]
+        out = ref(x, hidden)
+        hidden = out.hidden
+        loss = F.cross_entropy(out.logits.reshape(-1, 30), y.reshape(-1))
+        for m, g in zip(ms, torch.autograd.grad(loss, params)):
+            m += g * g
+        n += 1
+    assert n == 3
+    ms = [(m / n).sqrt() for m in ms]
+    gsum = sum(m.mean() for m in ms) / len(ms)
+    rates = [(m / gsum).clamp(max=1 / decay) for m in ms]
+    assert any((r == 1 / decay).any() for r in rates)  # the clip acts in this example
+    theta0 = [p.detach().clone() for p in params]
+    x = torch.as_tensor(ids).view(-1, 1)
+    hidden, logps = ref.init_hidden(1), []
+    for start in range(0, len(ids) - 1, seg):
+        k = min(seg, len(ids) - 1 - start)
+        hidden = [tuple(t.detach() for t in s) for s in hidden]
+        out = ref(x[start:start + k], hidden)
+        logp = -F.cross_entropy(out.logits[:, 0], x[start + 1:start + 1 + k, 0], reduction="none")
+        logps.append(logp.detach())
+        hidden = out.hidden
+        grads = torch.autograd.grad(-logp.mean(), params)
+        with torch.no_grad():
+            for p, g, p0, m, r in zip(params, grads, theta0, ms, rates):
+                p.copy_(p - lr * g / (m + EPSILON) + decay * r * (p0 - p))
+    torch.testing.assert_close(dyn.logp, torch.cat(logps), atol=1e-5, rtol=1e-4)
+
+
+def test_parameters_a_segment_does_not_reach_count_a_zero_gradient():
+    """Adaptive softmax with every target in the head: the tail cluster's rows get no
+    gradient; statistics and updates go on, and those rows stay at θ0."""
+    from awdlstm.evaluation.dynamic import gradient_ms
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(emb_size=8, hidden_size=16, num_layers=1, head="adaptive",
+                                    adaptive_cutoffs=[10], tie_weights=False), 30).eval()
+    ids = (torch.arange(800) % 10).numpy()  # only the 10 head words
+    ms = gradient_ms(model, ids, 5)
+    names = [n for n, p in model.named_parameters()]
+    bias = ms[names.index("decoder.bias")]
+    assert (bias[10:] == 0).all() and (bias[:10] > 0).any()
+    model.register_parameter("unused", torch.nn.Parameter(torch.ones(3)))  # no loss reaches it at all
+    dyn = score_dynamic(model, ids[:60], lr=1e-3, decay=0.01, rule="rms", bptt=5, train_ids=ids)
+    assert torch.isfinite(dyn.logp).all()
+    names = [n for n, p in model.named_parameters()]
+    assert gradient_ms(model, ids, 5)[names.index("unused")].eq(0).all()
+
+
+def test_the_published_defaults():
+    from awdlstm.cli import build_parser
+    from awdlstm.evaluation import dynamic
+    assert (dynamic.DEFAULT_LR, dynamic.DEFAULT_DECAY, dynamic.EPSILON, dynamic.DEFAULT_BPTT,
+            dynamic.STAT_BATCH) == (5e-5, 0.002, 2e-5, 5, 100)
+    args = build_parser().parse_args(["eval", "run", "--dynamic"])
+    assert (args.lr, args.decay, args.dyn_bptt, args.rule) == (5e-5, 0.002, 5, "rms")

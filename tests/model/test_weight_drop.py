@@ -108,3 +108,26 @@ def test_no_warnings_across_mode_switches_copy_and_state_dict():
         clone.train()(x, clone.init_state(2))
         assert sorted(dict(layer.named_parameters())) == [
             "lstm.bias_hh_l0", "lstm.bias_ih_l0", "lstm.weight_hh_l0", "lstm.weight_ih_l0"]
+
+
+def test_the_pytorch_path_draws_the_compiled_kernels_mask(monkeypatch):
+    """A machine without a compiler draws the same masks as one with it, from the same
+    generator state, and leaves the generator in the same state: resume and multi-process
+    equality hold across the two."""
+    import numpy as np
+
+    from awdlstm.model import native
+    from awdlstm.model.philox import philox_blocks
+    # Random123's known answer for philox4x32_10, counter 0, key 0.
+    assert [int(v[0]) for v in philox_blocks(np.array([0]), 0)] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    if native.native() is None:
+        pytest.skip("the compiled kernels cannot be built on this machine")
+    w = torch.rand(300, 1037).add_(0.5)  # not a multiple of the kernel's chunk of 1024
+    torch.manual_seed(9)
+    compiled, after = drop_weight(w, 0.35), torch.get_rng_state()
+    monkeypatch.setattr(native, "usable", lambda *tensors: False)
+    torch.manual_seed(9)
+    plain = drop_weight(w, 0.35)
+    assert torch.equal(compiled, plain) and torch.equal(torch.get_rng_state(), after)
+    torch.manual_seed(9)
+    assert torch.equal(drop_weight(w.double(), 0.35) != 0, compiled != 0)  # float64 takes the same mask

@@ -100,3 +100,27 @@ def test_resume_auto_starts_an_empty_folder_and_continues_a_run_in_it(tmp_path):
     assert other.returncode == 2 and "train.seed is 1" in other.stderr and "gives 7" in other.stderr
     nowhere = run(ARGS + ["--resume", "auto"], env)
     assert nowhere.returncode == 2 and "--resume auto needs --out" in nowhere.stderr
+
+
+def test_a_run_resumes_on_a_machine_without_the_compiled_kernels_to_the_same_weights(tmp_path):
+    """Weight drop draws the same masks with the kernels and without them
+    (AWDLSTM_NATIVE=0 takes the PyTorch path, as a machine without a compiler does)."""
+    env = {**os.environ, "AWDLSTM_CACHE": str(tmp_path / "cache")}
+    sets = ARGS + ["--set", "model.weight_drop=0.5"]
+    full = run(sets + ["--out", str(tmp_path / "full")], env)
+    assert full.returncode == 0, full.stderr
+    run_dir = tmp_path / "moved"
+    proc = subprocess.Popen(sets + ["--out", str(run_dir)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run_dir / "last.safetensors").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = run([sys.executable, "-m", "awdlstm.cli", "train", "--resume", str(run_dir)],
+                  {**env, "AWDLSTM_NATIVE": "0"})
+    assert resumed.returncode == 0, resumed.stderr
+    a = load_file(str(tmp_path / "full" / "last.safetensors"))
+    b = load_file(str(run_dir / "last.safetensors"))
+    for k in (k for k in a if k.startswith("model.")):
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=0)

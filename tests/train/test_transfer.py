@@ -51,7 +51,9 @@ def test_discriminative_groups_divide_the_rate_layer_by_layer():
     model = build_model(build_config("tiny").model, 20)
     groups = layer_groups(lm_layers(model), 2.6)
     assert [g["lr_scale"] for g in groups] == pytest.approx([2.6 ** -2, 2.6 ** -1, 1.0])
-    assert groups[0]["params"] == [model.embedding.weight]  # the tied matrix trains with the embedding
+    # fastai's split: each layer alone, then the embedding and the (tied) decoder at the full rate.
+    assert groups[0]["params"] == list(model.layers[0].parameters())
+    assert groups[-1]["params"][0] is model.embedding.weight and model.decoder.weight is model.embedding.weight
     ids = [id(p) for g in groups for p in g["params"]]
     assert len(ids) == len(set(ids)) == len(list(model.parameters()))
 

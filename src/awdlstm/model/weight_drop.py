@@ -11,33 +11,36 @@ from __future__ import annotations
 import torch
 
 from . import native as _native
+from .philox import uniform16
 
 _LEVELS = 1 << 16
 
 
-def keep_mask(shape: torch.Size, p: float, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Inverted-dropout mask: 0 where dropped, 1 / (1 - p) where kept.
+def _seed() -> int:
+    """One draw from PyTorch's CPU generator keys each mask, so torch.manual_seed and a
+    resumed generator state reproduce it, and both CPU paths consume the generator alike."""
+    return int(torch.empty((), dtype=torch.int64).random_())
 
-    This is the PyTorch path (used where the compiled kernel is not: no compiler, CUDA,
-    float64). Drawing the mask is most of weight drop's cost (about two thirds of it for 4600 x 1150). On
-    CPU it is drawn from 16-bit uniforms cut out of 64-bit random words, three per word: a
-    third of the generator calls of ``torch.rand`` and no float pass, about 2.5x faster for
-    a 4600 x 1150 matrix. The drop probability is therefore p rounded to a multiple of
-    2^-16 (exact for 0.5, 0.25, ...; at most 7.7e-6 off otherwise), and the kept entries
-    are scaled by the inverse of that exact keep rate, so E[mask] = 1 exactly.
+
+def keep_mask(shape: torch.Size, p: float, device=None, dtype=torch.float32, seed: int | None = None) -> torch.Tensor:
+    """Inverted-dropout mask: 0 where dropped, 1 / (1 - p) where kept (the PyTorch path,
+    where the compiled kernel is not: no compiler, float64, CUDA).
+
+    On CPU the mask is the compiled kernel's own, bit for bit: 16-bit uniforms from the
+    Philox-4x32-10 stream keyed by one generator draw (philox.py), so a machine without a
+    compiler draws what one with a compiler draws. The drop probability is therefore p
+    rounded to a multiple of 2^-16 (exact for 0.5, 0.25, ...; at most 7.7e-6 off otherwise),
+    and kept entries are scaled by the inverse of that exact keep rate, so E[mask] = 1
+    exactly. On CUDA the mask is drawn by torch.rand on the device.
     """
+    if device is not None and torch.device(device).type != "cpu":
+        return (torch.rand(shape, device=device) >= p).to(dtype).mul_(1.0 / (1 - p))
     n = 1
     for s in shape:
         n *= s
-    if device is not None and torch.device(device).type != "cpu":
-        return (torch.rand(shape, device=device) >= p).to(dtype).mul_(1.0 / (1 - p))
-    # int64 random_() fills [0, 2^63): the top 16-bit lane has a constant sign bit, so only
-    # the three low lanes of each word are used.
-    words = torch.empty(-(-n // 3), dtype=torch.int64, device=device).random_()
-    u16 = words.view(torch.int16).view(-1, 4)[:, :3].reshape(-1)[:n].view(shape)
     dropped_levels = round(p * _LEVELS)
-    threshold = dropped_levels - _LEVELS // 2  # int16 values below it are dropped
-    return (u16 >= threshold).to(dtype).mul_(_LEVELS / (_LEVELS - dropped_levels))
+    u16 = uniform16(n, _seed() if seed is None else seed).view(shape)
+    return (u16 >= dropped_levels).to(dtype).mul_(_LEVELS / (_LEVELS - dropped_levels))
 
 
 class _DropConnect(torch.autograd.Function):
@@ -48,7 +51,7 @@ class _DropConnect(torch.autograd.Function):
     def forward(ctx, weight, dropped_levels: int):
         # The seed comes from PyTorch's CPU generator, so torch.manual_seed and a resumed
         # generator state reproduce the masks.
-        seed = int(torch.empty((), dtype=torch.int64).random_())
+        seed = _seed()
         ctx.seed, ctx.levels = seed, dropped_levels
         return _native.native().dropconnect(weight, dropped_levels, seed)
 
@@ -61,8 +64,8 @@ def drop_weight(weight: torch.Tensor, p: float) -> torch.Tensor:
     """A dropped copy of ``weight``: ``weight * mask`` with the mask of ``keep_mask``
     (16-bit uniforms, drop rate p rounded to 2^-16); gradients reach ``weight``.
 
-    On CPU in float32 the compiled kernel draws the mask from a Philox counter stream
-    (awdlstm/csrc/kernels.cpp); elsewhere the mask is drawn by PyTorch."""
+    On CPU in float32 the compiled kernel applies the mask in one pass (awdlstm/csrc/kernels.cpp);
+    elsewhere PyTorch ops draw the same mask (on CPU) and multiply."""
     if _native.usable(weight):
         return _DropConnect.apply(weight, round(p * _LEVELS))
     return weight * keep_mask(weight.shape, p, weight.device, weight.dtype)

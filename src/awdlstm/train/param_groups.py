@@ -23,8 +23,9 @@ def layer_groups(layers: list[list[nn.Parameter]], decay: float) -> list[dict]:
 
 
 def lm_layers(model) -> list[list[nn.Parameter]]:
-    """A language model's parameters bottom to top: the embedding, each recurrent layer,
-    then the decoder with the last layer (its tied matrix stays with the embedding)."""
-    layers = [list(model.embedding.parameters())] + [list(layer.parameters()) for layer in model.layers]
-    layers[-1] += list(model.decoder.parameters())
-    return layers
+    """A language model's parameter groups bottom to top, as fastai splits an AWD-LSTM
+    language model for ULMFiT (``awd_lstm_lm_split``): each recurrent layer alone, then the
+    embedding with the decoder, whose matrix is the embedding's when tied. That last group
+    trains at the full rate: the word rows are what changes most when the corpus does."""
+    return [list(layer.parameters()) for layer in model.layers] + \
+        [list(model.embedding.parameters()) + list(model.decoder.parameters())]
