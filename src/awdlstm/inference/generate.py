@@ -12,8 +12,8 @@ from ..runtime.evaluate import lstm_kernel, model_device
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """(V,) logits -> (V,) float64 probabilities after temperature, top-k and nucleus (top-p)
-    filtering. Temperature 0 is greedy decoding."""
+    """(V,) logits -> (V,) probabilities (in the logits' dtype) after temperature, top-k and
+    nucleus (top-p) filtering. Temperature 0 is greedy decoding."""
     if temperature == 0:
         probs = torch.zeros_like(logits)
         probs[logits.argmax()] = 1.0
@@ -21,7 +21,7 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: f
     # In float64, and shifted so that the largest is 0 before dividing: a tiny temperature
     # (down to the smallest subnormal) then sends the others to -inf, greedy in the limit,
     # instead of every logit to ±inf and the softmax to NaN.
-    logits = logits.double()
+    dtype, logits = logits.dtype, logits.double()
     logits = (logits - logits.max()) / temperature
     if 0 < top_k < logits.numel():
         kth = torch.topk(logits, top_k).values[-1]
@@ -35,7 +35,7 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: f
         sorted_p[drop] = 0.0
         probs = torch.zeros_like(probs).scatter_(0, order, sorted_p)
         probs /= probs.sum()
-    return probs
+    return probs.to(dtype)
 
 
 def check_sampling(temperature: float, top_k: int, top_p: float) -> None:
