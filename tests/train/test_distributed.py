@@ -135,3 +135,29 @@ def test_an_elastic_run_survives_a_killed_worker(runs):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, out
     assert_same_tensors(root / "one-trained.safetensors", elastic / "last.safetensors", {"model"})
+
+
+def test_sigterm_to_torchrun_saves_on_every_rank_and_resumes_to_the_same_weights(runs):
+    """torchrun forwards SIGTERM to its workers: they finish the batch and save one checkpoint
+    (the carried state gathered from both; each worker exits with 143, as the one-process
+    test checks); the run then resumes to the uninterrupted run's weights."""
+    root, env = runs["root"], runs["env"]
+    run_dir = root / "sigterm"
+    proc = subprocess.Popen(TWO + train_args(runs["corpus"], run_dir), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not (run_dir / "last.safetensors").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(random.uniform(0.0, 0.3))
+    proc.send_signal(signal.SIGTERM)  # to torchrun alone, as a scheduler does
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    if "training stopped" in out and "SIGTERM" not in out:  # it finished before the signal landed
+        return
+    assert "SIGTERM: saving at the end of this batch" in out and "interrupted; state saved" in out, out
+    resumed = run(ONE + ["train", "--resume", str(run_dir)], env)
+    assert "resuming" in resumed.stdout
+    assert_same_tensors(root / "one-trained.safetensors", run_dir / "last.safetensors", {"model"})

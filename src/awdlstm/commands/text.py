@@ -14,7 +14,7 @@ from ..inference.predictor import SCORE_BATCH, Predictor
 from ..inference.rescore import format_ranked, parse_nbest, rescore
 from ..inference.score_output import format_rows, line_rows, write_per_token
 from ..inference.text import detokenize, encode, to_tokens
-from .common import Device, Run, folder, load
+from .common import Device, Run, folder, load, progress
 
 BatchSize = Annotated[int, Arg("lines read at once")]
 
@@ -61,7 +61,7 @@ def score_cmd(run: Run,
     lines, where = input_lines(file)
     if not lines:
         raise AwdlstmError(f"{where}: no lines to score (empty input)")
-    scored = Predictor.load(run, device).score(lines, batch_size, where=f"{where} line")
+    scored = Predictor.load(run, device).score(lines, batch_size, where=f"{where} line", progress=progress())
     rows, total = line_rows(lines, scored)
     if per_token:
         write_per_token(scored, out or sys.stdout, as_json)
@@ -85,7 +85,8 @@ def rescore_cmd(run: Run,
         raise AwdlstmError(f"--lm-scale {lm_scale} --word-bonus {word_bonus}: must be finite numbers")
     lines, where = input_lines(nbest)
     hyps = parse_nbest(lines, where)
-    scored = Predictor.load(run, device).score([h.text for h in hyps], batch_size, where=f"{where} hypothesis")
+    scored = Predictor.load(run, device).score([h.text for h in hyps], batch_size, where=f"{where} hypothesis",
+                                               progress=progress())
     ranked = rescore(hyps, [s.total for s in scored], [len(h.text.split()) for h in hyps], lm_scale, word_bonus)
     text = "\n".join(format_ranked(ranked)) + "\n"
     if out:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ..data.metrics import bits
 from ..data.vocab import EOS, Vocabulary
 from ..errors import AwdlstmError
+from ..progress import progress_bar
 from ..runtime.evaluate import lstm_kernel, model_device
 from .text import encode, to_tokens
 
@@ -166,14 +167,17 @@ class Predictor:
         """A text's tokens as written, their ids and ``token_log_probs``' (len + 1,) row."""
         return TokenScores(tokens + [EOS], self.vocab.decode(ids) + [EOS], logp.tolist())
 
-    def score(self, texts: list[str], batch_size: int = SCORE_BATCH, where: str = "text") -> list[TokenScores]:
+    def score(self, texts: list[str], batch_size: int = SCORE_BATCH, where: str = "text",
+              progress: bool = False) -> list[TokenScores]:
         """Per-token log-probabilities of each text (then ``<eos>``). Texts are sorted by
-        length and read ``batch_size`` at a time, so little of a batch is padding."""
+        length and read ``batch_size`` at a time, so little of a batch is padding.
+        ``progress``: a bar, or log lines off a terminal (progress.py)."""
         tokens = [self.tokens(t) for t in texts]
         ids = [encode(tok, self.vocab, f"{where} {i + 1}") for i, tok in enumerate(tokens)]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         logps: list[torch.Tensor | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
+        starts = range(0, len(order), batch_size)
+        for start in progress_bar(starts, desc="score", unit="batch", enabled=progress):
             chunk = order[start:start + batch_size]
             for j, lp in zip(chunk, self.token_log_probs([ids[j] for j in chunk])):
                 logps[j] = lp
