@@ -50,10 +50,16 @@ def test_not_utf8(capsys, tmp_path):
     assert_one_line_error(code, err, "train.txt", "not UTF-8", "0xff")
 
 
-def test_unseen_token_without_unk(capsys, tmp_path):
+def test_unseen_token_without_unk_reads_as_an_added_unk_and_is_reported(capsys, tmp_path):
+    """Ordinary text (issue 24): a test word the training split lacks no longer stops the
+    load; it reads as <unk>, and `awdlstm data` reports the OOV count and rate per split."""
     folder = write_corpus(tmp_path / "c", "a b\n", "a b\n", "a qqq\n")
-    code, _, err = run_cli(capsys, "data", str(folder))
-    assert_one_line_error(code, err, "test.txt", "'qqq'", "<unk>")
+    code, out, err = run_cli(capsys, "data", str(folder))
+    assert code == 0, err
+    test_row = next(line for line in out.splitlines() if line.startswith("test"))
+    assert test_row.split()[-2:] == ["1", "33.33%"] and "<unk> present" in out
+    code, out, _ = run_cli(capsys, "data", str(folder), "--max-vocab", "3")
+    assert code == 0 and "vocabulary 3 " in out
 
 
 def test_unknown_corpus_name(capsys):

@@ -114,3 +114,26 @@ def test_bad_sampling_options(tiny_run, capsys):
 def test_resume_of_missing_run(capsys, tmp_path):
     code, _, err = cli(capsys, "train", "--resume", str(tmp_path / "nothing"))
     assert_one_line_error(code, err, "nothing", "last.safetensors")
+
+
+def test_ordinary_text_with_unseen_words_and_a_capped_vocabulary_trains_and_evaluates(tmp_path, capsys):
+    """Text nobody reduced to a closed vocabulary: valid and test hold words training never
+    saw. With data.max_vocab the rarer words read as <unk> too; eval rebuilds the same vocabulary."""
+    import random
+
+    from awdlstm.checkpoints.checkpoint import load_checkpoint
+    from awdlstm.cli import main
+    from tests.conftest import write_corpus
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(60)]
+    line = lambda: " ".join(rng.choice(words[: 10 + rng.randrange(50)]) for _ in range(8))  # noqa: E731
+    folder = write_corpus(tmp_path / "text", "\n".join(line() for _ in range(300)) + "\n",
+                          "\n".join(line() for _ in range(30)) + " zebra\n", "\n".join(line() for _ in range(30)) + " yak\n")
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "tiny", "--corpus", str(folder), "--set", "train.epochs=1",
+                 "--set", "data.max_vocab=30", "--out", str(run)]) == 0, capsys.readouterr().err
+    _, meta = load_checkpoint(run / "best.safetensors")
+    assert len(meta["vocab"]) == 30 and "<unk>" in meta["vocab"] and meta["config"]["data"]["max_vocab"] == 30
+    capsys.readouterr()
+    assert main(["eval", str(run), "--split", "test"]) == 0
+    assert "ppl" in capsys.readouterr().out

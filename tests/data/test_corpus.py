@@ -82,8 +82,36 @@ def test_changed_file_is_never_served_stale(tmp_path):
 
 def test_no_partial_cache_on_error(tmp_path):
     from awdlstm.data.paths import cache_root
-    folder = write_corpus(tmp_path / "c", "a\n", "zz\n", "a\n")  # OOV, no <unk>
+    folder = write_corpus(tmp_path / "c", "a\n", "", "a\n")  # an empty split
     with pytest.raises(AwdlstmError):
         load_corpus(str(folder))
     tokens = cache_root() / "tokens"
     assert not tokens.exists() or not any(tokens.iterdir())
+
+
+def test_words_the_training_split_lacks_read_as_an_added_unk(tmp_path):
+    """Ordinary text: valid and test hold words that training never saw, and the corpus has
+    no <unk>. They read as <unk>, added to the vocabulary (last: it stands for no training token)."""
+    folder = write_corpus(tmp_path / "c", "the cat sat\nthe dog\n", "the bird sat\n", "a cat\n")
+    c = load_corpus(str(folder))
+    assert c.vocab.itos == ["the", "<eos>", "cat", "sat", "dog", "<unk>"]
+    assert c.vocab.decode(c.valid) == ["the", "<unk>", "sat", "<eos>"]
+    assert (c.stats["train"].oov, c.stats["valid"].oov, c.stats["test"].oov) == (0, 1, 1)
+
+
+def test_max_vocab_and_min_freq_keep_the_most_frequent_words(tmp_path):
+    train = "a a a a b b b c c d\n" * 1
+    folder = write_corpus(tmp_path / "c", train, "a b c d e\n", "d\n")
+    c = load_corpus(str(folder), max_vocab=4)  # a, b, <eos> ... and <unk> for c, d: 4 entries
+    assert c.vocab.itos == ["a", "b", "<unk>", "<eos>"]  # <unk> counts c, c, d: 3, tied with b, after it
+    assert c.vocab.decode(c.train) == ["a"] * 4 + ["b"] * 3 + ["<unk>"] * 3 + ["<eos>"]
+    assert (c.stats["train"].oov, c.stats["valid"].oov, c.stats["test"].oov) == (3, 3, 1)
+    f = load_corpus(str(folder), min_freq=2)
+    assert f.vocab.itos == ["a", "b", "c", "<unk>", "<eos>"]  # d (once) reads as <unk>; <eos> always stays
+    assert f.cache_path != c.cache_path != load_corpus(str(folder)).cache_path  # the cut is part of the key
+
+
+def test_a_cap_below_the_specials_is_a_one_line_error(tmp_path):
+    folder = write_corpus(tmp_path / "c", "a b\n", "a\n", "b\n")
+    with pytest.raises(AwdlstmError, match="data.max_vocab=1"):
+        load_corpus(str(folder), max_vocab=1)

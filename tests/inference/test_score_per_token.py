@@ -45,3 +45,13 @@ def test_a_vocabulary_without_unk_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "s.txt").write_text("the zebra\n")
     code = main(["score", str(folder), str(tmp_path / "s.txt"), "--per-token"])
     assert_one_line_error(code, capsys.readouterr().err, "line 1", "'zebra'", "no <unk>")
+
+
+def test_the_line_rows_name_the_words_scored_as_unk(tmp_path, capsys):
+    folder = make_model_folder(tmp_path / "m")
+    (tmp_path / "s.txt").write_text("the zebra said it\nthe bank\n")
+    assert main(["score", str(folder), str(tmp_path / "s.txt"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["lines"]
+    assert rows[0]["unk"] == ["zebra"] and rows[1]["unk"] == []
+    assert main(["score", str(folder), str(tmp_path / "s.txt")]) == 0
+    assert "(as <unk>: zebra)" in capsys.readouterr().out

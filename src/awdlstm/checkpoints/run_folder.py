@@ -39,7 +39,7 @@ def open_checkpoint(path: Path) -> Checkpoint:
 def corpus_for(cfg: RunConfig, progress: bool = True) -> Corpus:
     d = cfg.data
     return load_corpus(d.corpus, data_dir=d.data_dir or None, level=d.level or None,
-                       tokenizer=d.tokenizer or None, progress=progress)
+                       tokenizer=d.tokenizer or None, progress=progress, max_vocab=d.max_vocab, min_freq=d.min_freq)
 
 
 def check_vocab(vocab: Vocabulary, itos: list[str], where: Path, corpus: str) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from ..commandline import Arg, command
+from ..data.config import DataConfig
 from ..data.summary import data_summary, synthetic_summary
 from ..data.synthetic import SyntheticSpec
 
 SYNTHETIC = "synthetic corpus"
 _SPEC = SyntheticSpec()  # the synthetic corpus's defaults, written once in SyntheticSpec
+_DATA = DataConfig()  # the [data] section's defaults
 
 
 @command("data", help="load a corpus and print its counts")
@@ -20,6 +22,9 @@ def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, 
              tokenizer: Annotated[str | None, Arg("split on whitespace, or every character a token",
                                                   choices=("split", "chars"))] = None,
              no_download: Annotated[bool, Arg("never download a known corpus")] = False,
+             max_vocab: Annotated[int, Arg("vocabulary entries at most, <eos> and <unk> included (data.max_vocab; "
+                                           "0: every training token)")] = _DATA.max_vocab,
+             min_freq: Annotated[int, Arg("keep training tokens seen this often (data.min_freq)")] = _DATA.min_freq,
              out: Annotated[str | None, Arg("write the synthetic corpus to this folder (default: the cache)",
                                             group=SYNTHETIC)] = None,
              seed: Annotated[int, Arg("seed of the synthetic corpus", group=SYNTHETIC)] = _SPEC.seed,
@@ -37,4 +42,5 @@ def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, 
                              eval_lines=eval_lines, seed=seed)
         log(synthetic_summary(spec, out, labelled))
     else:
-        log(data_summary(corpus, data_dir, level, tokenizer, download=not no_download))
+        log(data_summary(corpus, data_dir, level, tokenizer, download=not no_download, max_vocab=max_vocab,
+                         min_freq=min_freq))

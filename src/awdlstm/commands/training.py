@@ -146,9 +146,8 @@ def distill(teacher: Annotated[str | None, Arg("the teacher's run, checkpoint or
              "square_temperature": square_temperature}
     # The student reads the teacher's corpus, unless --corpus names another (whose
     # vocabulary must then be the same).
-    inherited = [f"data.{k}={v}" for k, v in (("corpus", data.corpus), ("data_dir", data.data_dir),
-                                               ("level", data.level), ("tokenizer", data.tokenizer))
-                 if not (k == "corpus" and corpus is not None)]
+    inherited = [f"data.{k}={v}" for k, v in vars(data).items()
+                 if not (k == "corpus" and corpus is not None) and v != ""]
     own = [f"distill.teacher={path.resolve()}"] + [f"distill.{k}={v}" for k, v in knobs.items() if v is not None]
     preset = DEFAULT_PRESET if preset is None else preset
     out = out or str(Path("runs") / f"distill-{preset}-{time.strftime('%Y%m%d-%H%M%S')}")

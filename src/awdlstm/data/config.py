@@ -18,3 +18,6 @@ class DataConfig(Validated):
                        ("", "word", "char"))
     tokenizer: str = param("", "'split' (whitespace) or 'chars'; empty: from the corpus and level",
                            ("", "split", "chars"))
+    max_vocab: int = param(0, "keep at most this many vocabulary entries, <eos> and <unk> included, the most "
+                           "frequent training tokens; the others read as <unk> (0: every training token)", "nonneg")
+    min_freq: int = param(1, "keep training tokens seen at least this often; rarer ones read as <unk>", "positive")

@@ -119,14 +119,16 @@ def resolve(name_or_path: str, data_dir: str | Path | None = None, download: boo
                        f"valid.txt and test.txt, or one of: {', '.join(KNOWN)}, synthetic")
 
 
-def _cache_key(files: dict[str, Path], tokenizer: str) -> str:
-    h = hashlib.sha256(f"awdlstm-corpus-v{CACHE_FORMAT}:{tokenizer}".encode())
+def _cache_key(files: dict[str, Path], tokenizer: str, max_vocab: int = 0, min_freq: int = 1) -> str:
+    cut = f":{max_vocab}:{min_freq}" if (max_vocab, min_freq) != (0, 1) else ""
+    h = hashlib.sha256(f"awdlstm-corpus-v{CACHE_FORMAT}:{tokenizer}{cut}".encode())
     for split in SPLITS:
         h.update(hashlib.sha256(files[split].read_bytes()).digest())
     return h.hexdigest()[:32]
 
 
-def _numericalise(files: dict[str, Path], tokenizer: str) -> tuple[Vocabulary, dict, dict]:
+def _numericalise(files: dict[str, Path], tokenizer: str, max_vocab: int = 0,
+                  min_freq: int = 1) -> tuple[Vocabulary, dict, dict]:
     arrays, stats = {}, {}
     tokens = {}
     for split in SPLITS:
@@ -136,14 +138,13 @@ def _numericalise(files: dict[str, Path], tokenizer: str) -> tuple[Vocabulary, d
                                f"at least one line of text")
         tokens[split] = tokenize(lines, tokenizer)
         stats[split] = SplitStats(lines=len(lines), tokens=len(tokens[split]), oov=0)
-    vocab = Vocabulary.build(tokens["train"])
+    try:
+        vocab = Vocabulary.build_open(tokens["train"], (tokens["valid"], tokens["test"]), max_vocab, min_freq)
+    except ValueError as e:
+        raise AwdlstmError(f"data.max_vocab={max_vocab}: {e}; it must leave room for one more token") from None
     for split in SPLITS:
-        unseen = [t for t in tokens[split] if t not in vocab]
-        stats[split].oov = len(unseen)
-        if unseen and vocab.unk_id is None:
-            raise AwdlstmError(f"{files[split]}: token '{unseen[0]}' does not occur in the "
-                               f"training split and the corpus has no <unk>; map unseen tokens "
-                               f"to <unk> in train.txt too, or add them to the training text")
+        # Tokens read as <unk>: outside the vocabulary (a literal <unk> of the corpus is not counted).
+        stats[split].oov = sum(t not in vocab for t in tokens[split])
         arrays[split] = vocab.encode(tokens[split])
     return vocab, arrays, stats
 
@@ -180,12 +181,13 @@ def _read_cache(path: Path) -> tuple[Vocabulary, dict, dict] | None:
 
 def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: str | None = None,
                 tokenizer: str | None = None, use_cache: bool = True, download: bool = True,
-                progress: bool = True) -> Corpus:
+                progress: bool = True, max_vocab: int = 0, min_freq: int = 1) -> Corpus:
     """Load a corpus by known name, ``synthetic``, or folder path.
 
     ``level`` ("word" or "char") decides the metric; ``tokenizer`` ("split" or "chars")
     how lines become tokens. Known corpora fix both; a folder defaults to word/split, and
-    ``level="char"`` on a folder defaults to the ``chars`` tokenizer.
+    ``level="char"`` on a folder defaults to the ``chars`` tokenizer. ``max_vocab`` (0: no
+    cap) and ``min_freq`` open the vocabulary (above).
     """
     if name_or_path == "synthetic":
         from .synthetic import SyntheticSpec, ensure_synthetic
@@ -205,10 +207,11 @@ def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: st
         raise AwdlstmError(f"unknown tokenizer '{tokenizer}'; valid: {', '.join(TOKENIZERS)}")
 
     files = find_split_files(folder)
-    cache_path = cache_root() / "tokens" / _cache_key(files, tokenizer) if use_cache else None
+    key = _cache_key(files, tokenizer, max_vocab, min_freq)
+    cache_path = cache_root() / "tokens" / key if use_cache else None
     loaded = _read_cache(cache_path) if cache_path is not None and cache_path.is_dir() else None
     if loaded is None:
-        loaded = _numericalise(files, tokenizer)
+        loaded = _numericalise(files, tokenizer, max_vocab, min_freq)
         if cache_path is not None:
             _write_cache(cache_path, *loaded, files)
     vocab, arrays, stats = loaded

@@ -13,10 +13,10 @@ from .synthetic import LABEL_WORD, SyntheticSpec, ensure_synthetic, write_labell
 
 def format_summary(corpus: Corpus) -> str:
     rows = [f"corpus {corpus.name} ({corpus.level} level) from {corpus.folder}",
-            f"{'split':<6} {'lines':>11} {'tokens':>12} {'oov':>9}"]
+            f"{'split':<6} {'lines':>11} {'tokens':>12} {'oov':>9} {'oov rate':>9}"]
     for split in SPLITS:
         st = corpus.stats[split]
-        rows.append(f"{split:<6} {st.lines:>11,} {st.tokens:>12,} {st.oov:>9,}")
+        rows.append(f"{split:<6} {st.lines:>11,} {st.tokens:>12,} {st.oov:>9,} {st.oov / max(st.tokens, 1):>9.2%}")
     rows.append(f"vocabulary {len(corpus.vocab):,} (train split, <eos> included"
                 f"{', <unk> present' if corpus.vocab.unk_id is not None else ''})")
     rows.append(f"cache {corpus.cache_path}")
@@ -24,9 +24,9 @@ def format_summary(corpus: Corpus) -> str:
 
 
 def data_summary(name_or_path: str, data_dir: str | None = None, level: str | None = None,
-                 tokenizer: str | None = None, download: bool = True) -> str:
-    return format_summary(load_corpus(name_or_path, data_dir=data_dir, level=level,
-                                      tokenizer=tokenizer, download=download))
+                 tokenizer: str | None = None, download: bool = True, max_vocab: int = 0, min_freq: int = 1) -> str:
+    return format_summary(load_corpus(name_or_path, data_dir=data_dir, level=level, tokenizer=tokenizer,
+                                      download=download, max_vocab=max_vocab, min_freq=min_freq))
 
 
 def synthetic_summary(spec: SyntheticSpec, out: str | None, labelled: bool = False) -> str:

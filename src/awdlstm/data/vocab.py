@@ -3,6 +3,11 @@
 Order (deterministic, documented): tokens sorted by descending training-split frequency,
 ties broken by first occurrence in the training split. Frequent words therefore have
 small ids, which the embedding plots and any adaptive softmax rely on.
+
+An open vocabulary (``build_open``): a training token seen fewer than ``min_freq`` times,
+or past the ``max_size`` most frequent, and every valid/test token the vocabulary lacks,
+is read as ``<unk>``; ``<unk>`` is added when the corpus has none and some token needs it,
+ordered among the others by the count of the tokens it stands for. ``<eos>`` always stays.
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ import numpy as np
 
 EOS = "<eos>"
 UNK = "<unk>"
+
+
+def _unk_count(t: str, counts: Counter, dropped: list[str]) -> int:
+    """A token's count once the dropped tokens are read as <unk>."""
+    return counts[t] + (sum(counts[d] for d in dropped) if t == UNK else 0)
 
 
 class Vocabulary:
@@ -31,6 +41,39 @@ class Vocabulary:
         and ``sorted`` is stable)."""
         counts = Counter(tokens)
         return cls(sorted(counts, key=lambda t: -counts[t]))
+
+    @classmethod
+    def build_open(cls, train: Sequence[str], others: Iterable[Sequence[str]] = (), max_size: int = 0,
+                   min_freq: int = 1) -> Vocabulary:
+        """The vocabulary of ``train`` cut by ``min_freq`` and ``max_size`` (entries in all,
+        ``<eos>`` and ``<unk>`` included; 0: no cap), with ``<unk>`` where needed (above)."""
+        counts = Counter(train)
+        first = {t: i for i, t in enumerate(counts)}  # Counter keeps first-occurrence order
+        order = sorted(counts, key=lambda t: -counts[t])
+        always = [t for t in (EOS, UNK) if t in counts]
+        kept = [t for t in order if t in always or counts[t] >= min_freq]
+        has_unk = UNK in counts
+        others = [list(split) for split in others]
+        seen = set(kept)
+        needs_unk = not has_unk and (len(kept) < len(counts) or bool(max_size and len(kept) > max_size)
+                                     or any(t not in seen for split in others for t in split))
+        if max_size and len(kept) + needs_unk > max_size:
+            room = max_size - len(always) - needs_unk  # the place of an added <unk> counts too
+            if room < 0:
+                raise ValueError(f"max_size {max_size} leaves no room beside {always + [UNK]}")
+            keep = set(always) | set([t for t in kept if t not in always][:room])
+            kept = [t for t in kept if t in keep]
+        keep = set(kept)
+        dropped = [t for t in counts if t not in keep]
+        if has_unk or not needs_unk:
+            return cls(kept if not dropped else sorted(kept, key=lambda t: (-_unk_count(t, counts, dropped),
+                                                                             first[t])))
+        # <unk> joins the order with the count of what it stands for (0 when only valid/test need it).
+        unk_count = sum(counts[t] for t in dropped)
+        unk_first = min((first[t] for t in dropped), default=len(first))
+        rank = {t: (-counts[t], first[t]) for t in kept}
+        rank[UNK] = (-unk_count, unk_first)
+        return cls(sorted(rank, key=rank.get))
 
     def __len__(self) -> int:
         return len(self.itos)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from ..data.metrics import perplexity
+from ..data.vocab import UNK
 
 PER_TOKEN_COLUMNS = ("sentence_id", "token_index", "token", "scored_as", "surprisal_bits")
 
@@ -24,9 +25,11 @@ def write_per_token(scored, out, as_json: bool) -> None:
 
 
 def line_rows(lines: list[str], scored) -> tuple[list[dict], dict]:
-    """(a row per line, the total): log-probability in nats, tokens (<eos> included), perplexity."""
+    """(a row per line, the total): log-probability in nats, tokens (<eos> included), perplexity,
+    and the words the vocabulary lacks, scored as <unk>."""
     rows = [{"line": i, "text": line, "tokens": len(s.logp), "logprob": s.total,
-             "ppl": perplexity(-s.total / len(s.logp))}
+             "ppl": perplexity(-s.total / len(s.logp)),
+             "unk": [t for t, a in zip(s.tokens, s.scored_as) if a == UNK and t != UNK]}
             for i, (line, s) in enumerate(zip(lines, scored), start=1)]
     logprob, tokens = sum(r["logprob"] for r in rows), sum(r["tokens"] for r in rows)
     return rows, {"logprob": logprob, "tokens": tokens, "ppl": perplexity(-logprob / tokens)}
@@ -36,6 +39,6 @@ def format_rows(rows: list[dict], total: dict, as_json: bool) -> str:
     if as_json:
         return json.dumps({"lines": rows, "total": total}, indent=1)
     out = [f"{r['line']:5d}  logprob {r['logprob']:10.3f}  tokens {r['tokens']:4d}  ppl {r['ppl']:9.2f}  "
-           f"{r['text'][:60]}" for r in rows]
+           f"{r['text'][:60]}" + (f"  (as <unk>: {' '.join(r['unk'])})" if r["unk"] else "") for r in rows]
     out.append(f"total  logprob {total['logprob']:10.3f}  tokens {total['tokens']:4d}  ppl {total['ppl']:9.2f}")
     return "\n".join(out)
