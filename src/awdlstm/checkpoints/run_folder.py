@@ -39,7 +39,8 @@ def open_checkpoint(path: Path) -> Checkpoint:
 def corpus_for(cfg: RunConfig, progress: bool = True) -> Corpus:
     d = cfg.data
     return load_corpus(d.corpus, data_dir=d.data_dir or None, level=d.level or None,
-                       tokenizer=d.tokenizer or None, progress=progress, max_vocab=d.max_vocab, min_freq=d.min_freq)
+                       tokenizer=d.tokenizer or None, progress=progress, max_vocab=d.max_vocab, min_freq=d.min_freq,
+                       valid_fraction=d.valid_fraction, test_fraction=d.test_fraction, text_field=d.text_field)
 
 
 def check_vocab(vocab: Vocabulary, itos: list[str], where: Path, corpus: str) -> None:

@@ -16,7 +16,8 @@ _DATA = DataConfig()  # the [data] section's defaults
 
 @command("data", help="load a corpus and print its counts")
 def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, wikitext-103, text8, enwik8), "
-                                        "'synthetic', or a folder with train/valid/test files", positional=True)],
+                                        "'synthetic', a folder with train/valid/test files, or raw text: a .txt or "
+                                        ".jsonl file or a folder of them", positional=True)],
              data_dir: Annotated[str | None, Arg("folder holding corpora by name (default: $AWDLSTM_DATA)")] = None,
              level: Annotated[str | None, Arg("metric unit for a folder corpus", choices=("word", "char"))] = None,
              tokenizer: Annotated[str | None, Arg("split on whitespace, or every character a token",
@@ -25,6 +26,11 @@ def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, 
              max_vocab: Annotated[int, Arg("vocabulary entries at most, <eos> and <unk> included (data.max_vocab; "
                                            "0: every training token)")] = _DATA.max_vocab,
              min_freq: Annotated[int, Arg("keep training tokens seen this often (data.min_freq)")] = _DATA.min_freq,
+             valid_fraction: Annotated[float, Arg("raw text: the share of lines for validation "
+                                                  "(data.valid_fraction)")] = _DATA.valid_fraction,
+             test_fraction: Annotated[float, Arg("raw text: the share of lines for test "
+                                                 "(data.test_fraction)")] = _DATA.test_fraction,
+             text_field: Annotated[str, Arg("JSON lines: the text's field (data.text_field)")] = _DATA.text_field,
              out: Annotated[str | None, Arg("write the synthetic corpus to this folder (default: the cache)",
                                             group=SYNTHETIC)] = None,
              seed: Annotated[int, Arg("seed of the synthetic corpus", group=SYNTHETIC)] = _SPEC.seed,
@@ -42,5 +48,8 @@ def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, 
                              eval_lines=eval_lines, seed=seed)
         log(synthetic_summary(spec, out, labelled))
     else:
+        DataConfig(corpus=corpus, max_vocab=max_vocab, min_freq=min_freq, valid_fraction=valid_fraction,
+                   test_fraction=test_fraction, text_field=text_field)  # the config's checks, one-line errors
         log(data_summary(corpus, data_dir, level, tokenizer, download=not no_download, max_vocab=max_vocab,
-                         min_freq=min_freq))
+                         min_freq=min_freq, valid_fraction=valid_fraction, test_fraction=test_fraction,
+                         text_field=text_field))

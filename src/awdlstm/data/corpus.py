@@ -25,12 +25,14 @@ from ..errors import AwdlstmError
 from .download import fetch_corpus
 from .lines import read_lines
 from .paths import DATA_ENV, cache_root
+from .raw_text import raw_splits, source_files
 from .sources import KNOWN, SPLIT_FILE_PATTERNS, SPLITS
 from .vocab import EOS, Vocabulary
 
 # Bump when tokenisation or the cache layout changes: old cache entries are then ignored.
 CACHE_FORMAT = 1
 TOKENIZERS = ("split", "chars")
+DEFAULT_FRACTION = 0.05  # of the lines of a raw-text source, for valid and for test
 LEVELS = ("word", "char")
 
 
@@ -113,28 +115,32 @@ def resolve(name_or_path: str, data_dir: str | Path | None = None, download: boo
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path.resolve().name, path
+    if path.is_file():  # a single text or JSON-lines file (raw_text.py)
+        return path.stem, path
     if os.sep in name_or_path or path.exists() or name_or_path.startswith("."):
         find_split_files(path)  # raises the precise error
     raise AwdlstmError(f"unknown corpus '{name_or_path}'; give a folder holding train.txt, "
                        f"valid.txt and test.txt, or one of: {', '.join(KNOWN)}, synthetic")
 
 
-def _cache_key(files: dict[str, Path], tokenizer: str, max_vocab: int = 0, min_freq: int = 1) -> str:
+def _cache_key(files: list[Path], tokenizer: str, max_vocab: int = 0, min_freq: int = 1, split_rule: str = "") -> str:
+    """Of the files' contents and every setting that changes the ids: a changed file or
+    setting is never served stale. ``split_rule`` describes a raw-text source's split."""
     cut = f":{max_vocab}:{min_freq}" if (max_vocab, min_freq) != (0, 1) else ""
-    h = hashlib.sha256(f"awdlstm-corpus-v{CACHE_FORMAT}:{tokenizer}{cut}".encode())
-    for split in SPLITS:
-        h.update(hashlib.sha256(files[split].read_bytes()).digest())
+    h = hashlib.sha256(f"awdlstm-corpus-v{CACHE_FORMAT}:{tokenizer}{cut}{split_rule}".encode())
+    for f in files:
+        h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()[:32]
 
 
-def _numericalise(files: dict[str, Path], tokenizer: str, max_vocab: int = 0,
+def _numericalise(split_lines: dict[str, list[str]], where: dict[str, Path], tokenizer: str, max_vocab: int = 0,
                   min_freq: int = 1) -> tuple[Vocabulary, dict, dict]:
     arrays, stats = {}, {}
     tokens = {}
     for split in SPLITS:
-        lines = read_lines(files[split])
+        lines = split_lines[split]
         if not lines:
-            raise AwdlstmError(f"{files[split]}: the {split} split is empty; every split needs "
+            raise AwdlstmError(f"{where[split]}: the {split} split is empty; every split needs "
                                f"at least one line of text")
         tokens[split] = tokenize(lines, tokenizer)
         stats[split] = SplitStats(lines=len(lines), tokens=len(tokens[split]), oov=0)
@@ -179,15 +185,30 @@ def _read_cache(path: Path) -> tuple[Vocabulary, dict, dict] | None:
     return vocab, arrays, stats
 
 
+def _split_files(folder: Path) -> dict[str, Path] | None:
+    """A folder's train/valid/test files; None for a raw-text source (a file, or a folder of
+    text without split names); a folder with some split files but not all is an error."""
+    if folder.is_file():
+        return None
+    try:
+        return find_split_files(folder)
+    except AwdlstmError:
+        if any(next(folder.glob(p.format(split=s)), None) for s in SPLITS for p in SPLIT_FILE_PATTERNS):
+            raise  # some split files but not all: say which is missing
+        return None
+
+
 def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: str | None = None,
                 tokenizer: str | None = None, use_cache: bool = True, download: bool = True,
-                progress: bool = True, max_vocab: int = 0, min_freq: int = 1) -> Corpus:
+                progress: bool = True, max_vocab: int = 0, min_freq: int = 1,
+                valid_fraction: float = DEFAULT_FRACTION, test_fraction: float = DEFAULT_FRACTION, text_field: str = "text") -> Corpus:
     """Load a corpus by known name, ``synthetic``, or folder path.
 
     ``level`` ("word" or "char") decides the metric; ``tokenizer`` ("split" or "chars")
     how lines become tokens. Known corpora fix both; a folder defaults to word/split, and
     ``level="char"`` on a folder defaults to the ``chars`` tokenizer. ``max_vocab`` (0: no
-    cap) and ``min_freq`` open the vocabulary (above).
+    cap) and ``min_freq`` open the vocabulary (above). A single file, or a folder without
+    split files, is raw text split by the fractions (raw_text.py; ``text_field`` for JSON lines).
     """
     if name_or_path == "synthetic":
         from .synthetic import SyntheticSpec, ensure_synthetic
@@ -206,14 +227,26 @@ def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: st
     if tokenizer not in TOKENIZERS:
         raise AwdlstmError(f"unknown tokenizer '{tokenizer}'; valid: {', '.join(TOKENIZERS)}")
 
-    files = find_split_files(folder)
-    key = _cache_key(files, tokenizer, max_vocab, min_freq)
+    split_files = _split_files(folder)
+    if split_files is not None:  # train/valid/test files
+        if (valid_fraction, test_fraction) != (DEFAULT_FRACTION, DEFAULT_FRACTION):
+            raise AwdlstmError(f"data.valid_fraction / data.test_fraction only act on a single file or a folder "
+                               f"without split files; {folder} has its own train, valid and test files")
+        files, rule = [split_files[s] for s in SPLITS], ""
+    else:  # a raw-text source, split by the fractions
+        files, rule = source_files(folder), f":raw:{valid_fraction}:{test_fraction}:{text_field}"
+    key = _cache_key(files, tokenizer, max_vocab, min_freq, rule)
     cache_path = cache_root() / "tokens" / key if use_cache else None
     loaded = _read_cache(cache_path) if cache_path is not None and cache_path.is_dir() else None
     if loaded is None:
-        loaded = _numericalise(files, tokenizer, max_vocab, min_freq)
+        if split_files is not None:
+            lines, where = {s: read_lines(split_files[s]) for s in SPLITS}, split_files
+        else:
+            lines, _ = raw_splits(folder, valid_fraction, test_fraction, text_field)
+            where = dict.fromkeys(SPLITS, folder)
+        loaded = _numericalise(lines, where, tokenizer, max_vocab, min_freq)
         if cache_path is not None:
-            _write_cache(cache_path, *loaded, files)
+            _write_cache(cache_path, *loaded, dict(zip(SPLITS, files)) if split_files else {"source": folder})
     vocab, arrays, stats = loaded
     return Corpus(name=name, level=level, vocab=vocab, stats=stats, folder=folder,
                   cache_path=cache_path, tokenizer=tokenizer, **arrays)

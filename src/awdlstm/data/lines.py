@@ -11,9 +11,13 @@ from ..errors import AwdlstmError
 
 
 def read_text(path: Path, what: str = "file") -> str:
+    """The file's text, UTF-8 with or without a byte-order mark (which is dropped)."""
     path = Path(path)
     try:
-        return path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        if b"\x00" in data:
+            raise AwdlstmError(f"{path}: a binary file (it holds NUL bytes), not text; give UTF-8 text")
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise AwdlstmError(f"{path}: no such {what}") from None
     except UnicodeDecodeError as e:

@@ -24,9 +24,10 @@ def format_summary(corpus: Corpus) -> str:
 
 
 def data_summary(name_or_path: str, data_dir: str | None = None, level: str | None = None,
-                 tokenizer: str | None = None, download: bool = True, max_vocab: int = 0, min_freq: int = 1) -> str:
+                 tokenizer: str | None = None, download: bool = True, **cuts) -> str:
+    """``cuts``: max_vocab, min_freq, valid_fraction, test_fraction, text_field (load_corpus)."""
     return format_summary(load_corpus(name_or_path, data_dir=data_dir, level=level, tokenizer=tokenizer,
-                                      download=download, max_vocab=max_vocab, min_freq=min_freq))
+                                      download=download, **cuts))
 
 
 def synthetic_summary(spec: SyntheticSpec, out: str | None, labelled: bool = False) -> str:
