@@ -11,6 +11,29 @@ def small_model():
     return build_model(ModelConfig(emb_size=8, hidden_size=16, num_layers=2), 30).eval()
 
 
+def hand_dynamic(ref, ids, seg: int, rule) -> torch.Tensor:
+    """Dynamic evaluation written out: read ``ids`` at batch 1 in segments of ``seg``, the
+    state carried and detached; after each segment every parameter p becomes
+    rule(p, g, p0, index). Returns the log-probabilities of every target, in order."""
+    import torch.nn.functional as F
+    params = list(ref.parameters())
+    theta0 = [p.detach().clone() for p in params]
+    x = torch.as_tensor(ids).view(-1, 1)
+    hidden, logps = ref.init_hidden(1), []
+    for start in range(0, len(ids) - 1, seg):
+        n = min(seg, len(ids) - 1 - start)
+        hidden = [tuple(t.detach() for t in s) for s in hidden]
+        out = ref(x[start:start + n], hidden)
+        logp = -F.cross_entropy(out.logits[:, 0], x[start + 1:start + 1 + n, 0], reduction="none")
+        logps.append(logp.detach())
+        hidden = out.hidden
+        grads = torch.autograd.grad(-logp.mean(), params)
+        with torch.no_grad():
+            for i, (p, g, p0) in enumerate(zip(params, grads, theta0)):
+                p.copy_(rule(p, g, p0, i))
+    return torch.cat(logps)
+
+
 def test_lr_zero_equals_static_evaluation():
     model = small_model()
     ids = torch.randint(0, 30, (200,)).numpy()
@@ -35,29 +58,14 @@ def test_adapts_without_touching_the_callers_weights():
 def test_sgd_rule_matches_its_formula_with_decay():
     """Two segments by hand: θ1 = θ0 − lr·g0 (θ = θ0, no pull yet); θ2 = θ1 − lr·g1 + decay·(θ0 − θ1).
     The third segment's score then tells θ2 apart from the wrong θ1 − lr·g1 + decay·(θ0 − θ1 + lr·g1)."""
-    import torch.nn.functional as F
     model = small_model()
     ids = torch.randint(0, 30, (16,)).numpy()
     lr, decay, seg = 0.3, 0.2, 5
     dyn = score_dynamic(model, ids, lr=lr, decay=decay, rule="sgd", bptt=seg)
 
     ref = copy.deepcopy(model)
-    params = list(ref.parameters())
-    theta0 = [p.detach().clone() for p in params]
-    x = torch.as_tensor(ids).view(-1, 1)
-    hidden, logps = ref.init_hidden(1), []
-    for start in range(0, len(ids) - 1, seg):
-        n = min(seg, len(ids) - 1 - start)
-        hidden = [tuple(t.detach() for t in s) for s in hidden]
-        out = ref(x[start:start + n], hidden)
-        logp = -F.cross_entropy(out.logits[:, 0], x[start + 1:start + 1 + n, 0], reduction="none")
-        logps.append(logp.detach())
-        hidden = out.hidden
-        grads = torch.autograd.grad(-logp.mean(), params)
-        with torch.no_grad():
-            for p, g, p0 in zip(params, grads, theta0):
-                p.copy_(p - lr * g + decay * (p0 - p))
-    torch.testing.assert_close(dyn.logp, torch.cat(logps), atol=1e-5, rtol=1e-5)
+    logps = hand_dynamic(ref, ids, seg, lambda p, g, p0, i: p - lr * g + decay * (p0 - p))
+    torch.testing.assert_close(dyn.logp, logps, atol=1e-5, rtol=1e-5)
 
 
 def test_rms_rule_matches_the_authors_formulas():
@@ -94,21 +102,8 @@ def test_rms_rule_matches_the_authors_formulas():
     gsum = sum(m.mean() for m in ms) / len(ms)
     rates = [(m / gsum).clamp(max=1 / decay) for m in ms]
     assert any((r == 1 / decay).any() for r in rates)  # the clip acts in this example
-    theta0 = [p.detach().clone() for p in params]
-    x = torch.as_tensor(ids).view(-1, 1)
-    hidden, logps = ref.init_hidden(1), []
-    for start in range(0, len(ids) - 1, seg):
-        k = min(seg, len(ids) - 1 - start)
-        hidden = [tuple(t.detach() for t in s) for s in hidden]
-        out = ref(x[start:start + k], hidden)
-        logp = -F.cross_entropy(out.logits[:, 0], x[start + 1:start + 1 + k, 0], reduction="none")
-        logps.append(logp.detach())
-        hidden = out.hidden
-        grads = torch.autograd.grad(-logp.mean(), params)
-        with torch.no_grad():
-            for p, g, p0, m, r in zip(params, grads, theta0, ms, rates):
-                p.copy_(p - lr * g / (m + EPSILON) + decay * r * (p0 - p))
-    torch.testing.assert_close(dyn.logp, torch.cat(logps), atol=1e-5, rtol=1e-4)
+    logps = hand_dynamic(ref, ids, seg, lambda p, g, p0, i: p - lr * g / (ms[i] + EPSILON) + decay * rates[i] * (p0 - p))
+    torch.testing.assert_close(dyn.logp, logps, atol=1e-5, rtol=1e-4)
 
 
 def test_parameters_a_segment_does_not_reach_count_a_zero_gradient():

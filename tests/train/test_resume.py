@@ -19,6 +19,21 @@ def run(args, env, **kw):
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, **kw)
 
 
+def wait_for_checkpoint(run_dir, seconds: float = 120) -> None:
+    """Until the run has written its first ``last`` checkpoint (or ``seconds`` pass)."""
+    deadline = time.time() + seconds
+    while not (run_dir / "last.safetensors").exists() and time.time() < deadline:
+        time.sleep(0.01)
+
+
+def assert_same_model_weights(a_file, b_file) -> None:
+    a, b = load_file(str(a_file)), load_file(str(b_file))
+    names = [k for k in a if k.startswith("model.")]
+    assert names and sorted(names) == sorted(k for k in b if k.startswith("model."))
+    for k in names:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=0)
+
+
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     env = {**os.environ, "AWDLSTM_CACHE": str(tmp_path / "cache")}
     full = run(ARGS + ["--out", str(tmp_path / "full")], env)
@@ -26,9 +41,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     killed = tmp_path / "killed"
     proc = subprocess.Popen(ARGS + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (killed / "last.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.01)
+    wait_for_checkpoint(killed)
     time.sleep(random.uniform(0.0, 1.5))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -47,9 +60,7 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(ARGS + ["--out", str(run_dir)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run_dir / "last.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.01)
+    wait_for_checkpoint(run_dir)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:  # it finished before the signal landed; nothing to check
@@ -69,9 +80,7 @@ def test_sigterm_saves_exits_143_and_resumes_to_the_uninterrupted_weights(tmp_pa
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(ARGS + ["--out", str(run_dir)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run_dir / "last.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.01)
+    wait_for_checkpoint(run_dir)
     time.sleep(random.uniform(0.0, 0.5))
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
@@ -81,10 +90,7 @@ def test_sigterm_saves_exits_143_and_resumes_to_the_uninterrupted_weights(tmp_pa
     assert "SIGTERM: saving at the end of this batch" in out and "Traceback" not in err and "--resume" in err
     resumed = run([sys.executable, "-m", "awdlstm.cli", "train", "--resume", str(run_dir)], env)
     assert resumed.returncode == 0, resumed.stderr
-    a = load_file(str(tmp_path / "full" / "last.safetensors"))
-    b = load_file(str(run_dir / "last.safetensors"))
-    for k in (k for k in a if k.startswith("model.")):
-        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)
+    assert_same_model_weights(tmp_path / "full" / "last.safetensors", run_dir / "last.safetensors")
 
 
 def test_resume_auto_starts_an_empty_folder_and_continues_a_run_in_it(tmp_path):
@@ -112,15 +118,10 @@ def test_a_run_resumes_on_a_machine_without_the_compiled_kernels_to_the_same_wei
     run_dir = tmp_path / "moved"
     proc = subprocess.Popen(sets + ["--out", str(run_dir)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (run_dir / "last.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.01)
+    wait_for_checkpoint(run_dir)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     resumed = run([sys.executable, "-m", "awdlstm.cli", "train", "--resume", str(run_dir)],
                   {**env, "AWDLSTM_NATIVE": "0"})
     assert resumed.returncode == 0, resumed.stderr
-    a = load_file(str(tmp_path / "full" / "last.safetensors"))
-    b = load_file(str(run_dir / "last.safetensors"))
-    for k in (k for k in a if k.startswith("model.")):
-        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=0)
+    assert_same_model_weights(tmp_path / "full" / "last.safetensors", run_dir / "last.safetensors")
