@@ -19,11 +19,16 @@ def run(args, env, **kw):
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, **kw)
 
 
-def wait_for_checkpoint(run_dir, seconds: float = 120) -> None:
-    """Until the run has written its first ``last`` checkpoint (or ``seconds`` pass)."""
+def start_training(args, run_dir, env, captured: bool = False, seconds: float = 120) -> subprocess.Popen:
+    """`args --out run_dir` in the background, returned once it has written its first
+    ``last`` checkpoint (or ``seconds`` passed); ``captured``: its output piped as text."""
+    out = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) if captured else \
+        dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args + ["--out", str(run_dir)], env=env, **out)
     deadline = time.time() + seconds
     while not (run_dir / "last.safetensors").exists() and time.time() < deadline:
         time.sleep(0.01)
+    return proc
 
 
 def assert_same_model_weights(a_file, b_file) -> None:
@@ -39,9 +44,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     full = run(ARGS + ["--out", str(tmp_path / "full")], env)
     assert full.returncode == 0, full.stderr
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(ARGS + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    wait_for_checkpoint(killed)
+    proc = start_training(ARGS, killed, env)
     time.sleep(random.uniform(0.0, 1.5))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -58,9 +61,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     env = {**os.environ, "AWDLSTM_CACHE": str(tmp_path / "cache")}
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(ARGS + ["--out", str(run_dir)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    wait_for_checkpoint(run_dir)
+    proc = start_training(ARGS, run_dir, env, captured=True)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:  # it finished before the signal landed; nothing to check
@@ -78,9 +79,7 @@ def test_sigterm_saves_exits_143_and_resumes_to_the_uninterrupted_weights(tmp_pa
     full = run(ARGS + ["--out", str(tmp_path / "full")], env)
     assert full.returncode == 0, full.stderr
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(ARGS + ["--out", str(run_dir)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    wait_for_checkpoint(run_dir)
+    proc = start_training(ARGS, run_dir, env, captured=True)
     time.sleep(random.uniform(0.0, 0.5))
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
@@ -116,9 +115,7 @@ def test_a_run_resumes_on_a_machine_without_the_compiled_kernels_to_the_same_wei
     full = run(sets + ["--out", str(tmp_path / "full")], env)
     assert full.returncode == 0, full.stderr
     run_dir = tmp_path / "moved"
-    proc = subprocess.Popen(sets + ["--out", str(run_dir)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    wait_for_checkpoint(run_dir)
+    proc = start_training(sets, run_dir, env)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     resumed = run([sys.executable, "-m", "awdlstm.cli", "train", "--resume", str(run_dir)],

@@ -21,11 +21,6 @@ EOS = "<eos>"
 UNK = "<unk>"
 
 
-def _unk_count(t: str, counts: Counter, dropped: list[str]) -> int:
-    """A token's count once the dropped tokens are read as <unk>."""
-    return counts[t] + (sum(counts[d] for d in dropped) if t == UNK else 0)
-
-
 class Vocabulary:
     """An immutable list of tokens with a reverse index."""
 
@@ -53,7 +48,6 @@ class Vocabulary:
         always = [t for t in (EOS, UNK) if t in counts]
         kept = [t for t in order if t in always or counts[t] >= min_freq]
         has_unk = UNK in counts
-        others = [list(split) for split in others]
         seen = set(kept)
         needs_unk = not has_unk and (len(kept) < len(counts) or bool(max_size and len(kept) > max_size)
                                      or any(t not in seen for split in others for t in split))
@@ -65,14 +59,13 @@ class Vocabulary:
             kept = [t for t in kept if t in keep]
         keep = set(kept)
         dropped = [t for t in counts if t not in keep]
-        if has_unk or not needs_unk:
-            return cls(kept if not dropped else sorted(kept, key=lambda t: (-_unk_count(t, counts, dropped),
-                                                                             first[t])))
-        # <unk> joins the order with the count of what it stands for (0 when only valid/test need it).
-        unk_count = sum(counts[t] for t in dropped)
-        unk_first = min((first[t] for t in dropped), default=len(first))
+        # Descending count, ties by first occurrence; <unk> (the corpus's, or the one added)
+        # counts the tokens it stands for, and an added one that stands for no training token
+        # (only valid/test need it) comes last.
         rank = {t: (-counts[t], first[t]) for t in kept}
-        rank[UNK] = (-unk_count, unk_first)
+        if has_unk or needs_unk:
+            rank[UNK] = (-(counts[UNK] + sum(counts[t] for t in dropped)),
+                         first.get(UNK, min((first[t] for t in dropped), default=len(first))))
         return cls(sorted(rank, key=rank.get))
 
     def __len__(self) -> int:

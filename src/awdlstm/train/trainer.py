@@ -199,7 +199,7 @@ class Trainer:
             d["hidden."] = self._gather(self.hidden)
             for term in self.losses:
                 d.update(term.state_dict(self._gather))
-        schedules = {s.name: s.state_dict() for s in self.schedules if s.state_dict()}
+        schedules = {s.name: sd for s in self.schedules if (sd := s.state_dict())}
         if schedules:
             d["schedules"] = schedules
         return d

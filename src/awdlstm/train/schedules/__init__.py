@@ -1,6 +1,7 @@
 """Learning-rate schedules, chosen by name (``train.schedule``). A new schedule is one file
-with a ``Schedule`` subclass (see ../hooks.py) plus its line here; the config's list of
-valid names is this registry."""
+with a ``Schedule`` subclass (see ../hooks.py) plus its line here and its name in the
+``train.schedule`` choices of config.py (the config sits below train and cannot read this
+registry; a test checks that the two agree)."""
 
 from __future__ import annotations
 
