@@ -65,7 +65,7 @@ def test_second_load_is_served_from_cache(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("numericalised again despite a valid cache entry")
 
-    monkeypatch.setattr(corpus_mod, "_numericalise", fail)
+    monkeypatch.setattr(corpus_mod, "write_entry", fail)
     second = load_corpus(str(folder))
     assert second.vocab == first.vocab
     np.testing.assert_array_equal(second.train, first.train)

@@ -5,7 +5,7 @@ generation work with it."""
 import numpy as np
 import torch
 
-from awdlstm import ModelConfig, build_model, load_corpus
+from awdlstm import ModelConfig, batchify, build_model, load_corpus
 from awdlstm.config import build_config
 from awdlstm.evaluation import cache_loss, cache_target_probs, score_static
 from awdlstm.inference.generate import generate
@@ -34,7 +34,7 @@ def test_a_wikitext_103_sized_vocabulary(tmp_path):
     torch.manual_seed(0)
     model = build_model(cfg, V)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    data = torch.as_tensor(corpus.train[: 8 * 35 * 4]).view(8, -1).t()  # (140, 8)
+    data = batchify(corpus.train[: 8 * 35 * 4], 8)[:]  # (140, 8) int64
     losses = []
     for step in range(4):
         x, y = data[step * 35: (step + 1) * 35 - 1], data[step * 35 + 1: (step + 1) * 35]

@@ -4,7 +4,8 @@ Tensors: ``model.*`` (weights; a tied weight stored once, its aliases listed in 
 metadata), ``avg.*`` (NT-ASGD running averages), ``optim.<i>.<key>`` (optimizer state),
 ``rng.*`` (generator states) and ``hidden.<layer>.<h|c>`` (the carried state of the whole
 batch, for an exact mid-epoch resume). Metadata ``awdlstm``: a JSON object with the config,
-the vocabulary and, in a resumable (``last``) checkpoint, the training state.
+the vocabulary, the tokenizer (``tokenizer``, and for subword units ``tokenizer_model``: the
+model itself, as text) and, in a resumable (``last``) checkpoint, the training state.
 
 Every tensor is written from the CPU, so a file does not remember the device it was
 trained on: a checkpoint from a GPU loads on a CPU-only machine and back.
@@ -27,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..config import RunConfig
+from ..data.tokenizers import Tokenizer, from_meta
 from ..errors import AwdlstmError
 
 FORMAT = "awdlstm-checkpoint-1"
@@ -122,14 +124,14 @@ class Checkpoint:
             raise AwdlstmError(f"{self.path}: the checkpoint's vocabulary lists {dup!r} twice")
         return itos
 
-    def text_format(self) -> tuple[str, str]:
-        """(level, tokenizer) of the corpus the model was trained on."""
+    def tokenizer(self) -> Tokenizer:
+        """How the model's corpus was read (its level, and the subword model itself where
+        there is one): every command that reads or writes text uses it."""
         level = self._get("level", str, "corpus level")
-        tokenizer = self._get("tokenizer", str, "tokenizer")
-        if level not in ("word", "char") or tokenizer not in ("split", "chars"):
-            raise AwdlstmError(f"{self.path}: the checkpoint's level/tokenizer ({level!r}, {tokenizer!r}) "
-                               f"is not word/char and split/chars")
-        return level, tokenizer
+        self._get("tokenizer", str, "tokenizer")
+        if level not in ("word", "char"):
+            raise AwdlstmError(f"{self.path}: the checkpoint's level {level!r} is not word or char")
+        return from_meta(self.meta, level, str(self.path))
 
     def section(self, key: str, what: str) -> dict:
         """A JSON object of the metadata, e.g. a classifier's settings."""

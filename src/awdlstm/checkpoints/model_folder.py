@@ -1,6 +1,8 @@
 """Model folders: a trained model in the layout users know from model hubs.
 
-    DIR/config.json        {"format", "level", "tokenizer", "vocab_size", "tied", "config": {...}}
+    DIR/config.json        {"format", "level", "tokenizer", ["tokenizer_model",] "vocab_size", "tied",
+                            "config": {...}}; ``tokenizer_model`` holds a subword model itself
+                            (data/tokenizers/subword.py), so the folder needs no side file
     DIR/model.safetensors  the weights to use (the tied output matrix stored once)
     DIR/vocab.json         the tokens, a JSON list in id order
     DIR/README.md          a model card: corpus, size, perplexities, training time, command
@@ -37,9 +39,9 @@ def write_model_folder(ckpt: Checkpoint, out: Path, card: str) -> list[Path]:
         raise AwdlstmError(f"--out {out}: folder is not empty; choose a new or empty folder")
     weights, tied = {}, {}
     dedupe_tied("", ckpt.weights(), weights, tied)  # the tied decoder is stored once, as the embedding
-    level, tokenizer = ckpt.text_format()
+    tokenizer = ckpt.tokenizer()
     itos = ckpt.vocab()
-    config = {"format": FORMAT, "level": level, "tokenizer": tokenizer, "vocab_size": len(itos),
+    config = {"format": FORMAT, "level": tokenizer.level, **tokenizer.meta(), "vocab_size": len(itos),
               "tied": tied, "config": ckpt.config().to_dict()}
     out.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(out / WEIGHTS), metadata={"format": "pt"})
@@ -85,7 +87,7 @@ def read_model_folder(folder: Path) -> Checkpoint:
         raise AwdlstmError(f"{folder / VOCAB}: {len(itos)} tokens, but {CONFIG} says vocab_size "
                            f"{config.get('vocab_size')}")
     meta = {"kind": "exported", "config": config.get("config"), "vocab": itos,
-            "level": config.get("level"), "tokenizer": config.get("tokenizer")}
+            **{k: config[k] for k in ("level", "tokenizer", "tokenizer_model") if k in config}}
     return Checkpoint(folder, {"model.": weights}, meta)
 
 
@@ -102,7 +104,8 @@ def model_card(ckpt: Checkpoint, num_parameters: int, results: dict | None, comm
                source: Path) -> str:
     """The README.md of a model folder: what the model is and how well it does."""
     cfg = ckpt.config()
-    level, tokenizer = ckpt.text_format()
+    tokenizer = ckpt.tokenizer()
+    level = tokenizer.level
     m, t = cfg.model, cfg.train
     cells = m.layer_cells or [m.cell] * m.num_layers
     lines = [f"# awdlstm language model: {cfg.data.corpus}", "",
@@ -131,7 +134,10 @@ def model_card(ckpt: Checkpoint, num_parameters: int, results: dict | None, comm
               "Files: `config.json` (format, text level, tokenizer, model and training config), "
               "`model.safetensors` (weights), `vocab.json` (tokens in id order)."
               f"{' Unknown words are read as `<unk>`.' if '<unk>' in ckpt.vocab() else ''}", ""]
-    if tokenizer == "split" and level == "char":
+    if tokenizer.kind == "split" and level == "char":
         lines.insert(-1, "Text is split into characters with `_` at word boundaries, as in PTB-char.")
+    if tokenizer.vocabulary() is not None:
+        lines.insert(-1, f"Text is read in subword units ({tokenizer!r}); the model is stored in `config.json` "
+                         f"(`tokenizer_model`), so nothing else is needed to read text as the model was trained.")
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ import torch
 
 from ..config import RunConfig
 from ..data.corpus import Corpus, load_corpus
+from ..data.tokenizers import Tokenizer
 from ..data.vocab import Vocabulary
 from ..errors import AwdlstmError
 from ..model import build_model
@@ -36,11 +37,13 @@ def open_checkpoint(path: Path) -> Checkpoint:
     return read_checkpoint(checkpoint_file(path))
 
 
-def corpus_for(cfg: RunConfig, progress: bool = True) -> Corpus:
+def corpus_for(cfg: RunConfig, progress: bool = True, tokenizer: Tokenizer | None = None) -> Corpus:
+    """The corpus ``cfg.data`` names; read with ``tokenizer`` (a checkpoint's) when given."""
     d = cfg.data
     return load_corpus(d.corpus, data_dir=d.data_dir or None, level=d.level or None,
                        tokenizer=d.tokenizer or None, progress=progress, max_vocab=d.max_vocab, min_freq=d.min_freq,
-                       valid_fraction=d.valid_fraction, test_fraction=d.test_fraction, text_field=d.text_field)
+                       valid_fraction=d.valid_fraction, test_fraction=d.test_fraction, text_field=d.text_field,
+                       vocab_size=d.vocab_size, tokenizer_model=d.tokenizer_model, fixed=tokenizer)
 
 
 def check_vocab(vocab: Vocabulary, itos: list[str], where: Path, corpus: str) -> None:

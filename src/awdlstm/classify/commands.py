@@ -15,8 +15,8 @@ from ..checkpoints.checkpoint import read_checkpoint, save_checkpoint
 from ..checkpoints.run_folder import model_from_checkpoint
 from ..commandline import Arg, Device, command, command_group
 from ..data.lines import input_lines
+from ..data.tokenizers import Tokenizer
 from ..errors import AwdlstmError
-from ..inference.text import to_tokens
 from ..model import build_model
 from ..runtime.machine import resolve_device
 from .config import ClassifierConfig, classifier_config
@@ -31,12 +31,12 @@ class TextCodec:
     """Documents to token ids the way the language model's corpus was tokenized. A token
     outside the vocabulary becomes <unk> where the vocabulary has one, else it is left out."""
 
-    def __init__(self, vocab, level: str, tokenizer: str, max_tokens: int):
-        self.vocab, self.level, self.tokenizer, self.max_tokens = vocab, level, tokenizer, max_tokens
+    def __init__(self, vocab, tokenizer: Tokenizer, max_tokens: int):
+        self.vocab, self.tokenizer, self.max_tokens = vocab, tokenizer, max_tokens
         self.unknown = self.total = 0
 
     def ids(self, text: str, where: str) -> list[int]:
-        found = self.vocab.lookup(to_tokens(text, self.tokenizer, self.level))
+        found = self.vocab.lookup(self.tokenizer.tokens(text))
         ids = [i for i in found if i is not None]  # the vocabulary's rule; what it cannot read is left out
         self.total += len(found)
         self.unknown += len(found) - len(ids)
@@ -77,7 +77,7 @@ def classify_train(lm: Annotated[str, Arg("the language model (run, checkpoint o
     cfg = classifier_config(list(sets))
     dev = resolve_device(device)
     model, vocab, lm_cfg, ckpt = model_from_checkpoint(Path(lm), dev)
-    level, tokenizer = ckpt.text_format()
+    tokenizer = ckpt.tokenizer()
     train_docs, valid_docs, test_docs = training_sets(Path(data))
     labels = sorted({d.label for d in train_docs})
     if len(labels) < 2:
@@ -91,7 +91,7 @@ def classify_train(lm: Annotated[str, Arg("the language model (run, checkpoint o
         valid_docs, train_docs = train_docs[:k], train_docs[k:]
     for docs in (valid_docs, test_docs or []):
         require_labels(docs, labels)
-    codec = TextCodec(vocab, level, tokenizer, cfg.max_tokens)
+    codec = TextCodec(vocab, tokenizer, cfg.max_tokens)
     train_set, valid_set = codec.encode(train_docs, labels), codec.encode(valid_docs, labels)
     test_set = codec.encode(test_docs, labels) if test_docs else None
     codec.note(log)
@@ -107,8 +107,8 @@ def classify_train(lm: Annotated[str, Arg("the language model (run, checkpoint o
             _report(name, r, labels, log)
             results[name] = r
     folder = Path(out)
-    meta = {"kind": "classifier", "config": lm_cfg.to_dict(), "vocab": vocab.itos, "level": level,
-            "tokenizer": tokenizer, "labels": labels, "classify": dataclasses.asdict(cfg), "language_model": str(lm)}
+    meta = {"kind": "classifier", "config": lm_cfg.to_dict(), "vocab": vocab.itos, "level": tokenizer.level,
+            **tokenizer.meta(), "labels": labels, "classify": dataclasses.asdict(cfg), "language_model": str(lm)}
     save_checkpoint(folder / FILE, {"model.": clf.state_dict()}, meta)
     (folder / "results.json").write_text(json.dumps(results, indent=1))
     log(f"saved {folder / FILE}")
@@ -123,7 +123,7 @@ def load_classifier(path: str, device):
         raise AwdlstmError(f"{ckpt.path}: not a classifier (a language model checkpoint?); train one with "
                            f"`awdlstm classify train`")
     labels, itos = ckpt.labels(), ckpt.vocab()
-    level, tokenizer = ckpt.text_format()
+    tokenizer = ckpt.tokenizer()
     cfg = ClassifierConfig(**ckpt.section("classify", "classifier settings"))
     from ..data.vocab import Vocabulary
     clf = Classifier(build_model(ckpt.config().model, len(itos)), len(labels), cfg)
@@ -131,7 +131,7 @@ def load_classifier(path: str, device):
         clf.load_state_dict(ckpt.tensors.get("model.", {}))
     except RuntimeError as e:
         raise AwdlstmError(f"{ckpt.path}: weights do not fit the stored settings ({str(e).splitlines()[0]})") from None
-    return clf.to(device).eval(), TextCodec(Vocabulary(itos), level, tokenizer, cfg.max_tokens), labels
+    return clf.to(device).eval(), TextCodec(Vocabulary(itos), tokenizer, cfg.max_tokens), labels
 
 
 @command("classify eval", help="accuracy and confusion table on labelled lines")

@@ -26,8 +26,8 @@ def load(path: str, device: str | None):
 
 def model_and_corpus(path: str, device: str | None):
     """The checkpoint's model, its config, and the corpus it was trained on (vocabulary checked)."""
-    model, vocab, cfg, _ = load(path, device)
-    data = corpus_for(cfg, progress())
+    model, vocab, cfg, ckpt = load(path, device)
+    data = corpus_for(cfg, progress(), ckpt.tokenizer())  # read as the model was trained
     check_vocab(data.vocab, vocab.itos, Path(path), cfg.data.corpus)
     return model, cfg, data
 

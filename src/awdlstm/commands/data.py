@@ -20,8 +20,12 @@ def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, 
                                         ".jsonl file or a folder of them", positional=True)],
              data_dir: Annotated[str | None, Arg("folder holding corpora by name (default: $AWDLSTM_DATA)")] = None,
              level: Annotated[str | None, Arg("metric unit for a folder corpus", choices=("word", "char"))] = None,
-             tokenizer: Annotated[str | None, Arg("split on whitespace, or every character a token",
-                                                  choices=("split", "chars"))] = None,
+             tokenizer: Annotated[str | None, Arg("split on whitespace, every character a token, or subword "
+                                                  "units trained by SentencePiece (data.tokenizer)",
+                                                  choices=("split", "chars", "bpe", "unigram"))] = None,
+             vocab_size: Annotated[int, Arg("bpe / unigram: the number of pieces (data.vocab_size)")] = _DATA.vocab_size,
+             tokenizer_model: Annotated[str, Arg("a SentencePiece .model or tokenizer.json to read the text with "
+                                                 "(data.tokenizer_model)")] = _DATA.tokenizer_model,
              no_download: Annotated[bool, Arg("never download a known corpus")] = False,
              max_vocab: Annotated[int, Arg("vocabulary entries at most, <eos> and <unk> included (data.max_vocab; "
                                            "0: every training token)")] = _DATA.max_vocab,
@@ -48,8 +52,10 @@ def data_cmd(corpus: Annotated[str, Arg("known name (ptb, wikitext-2, ptb-char, 
                              eval_lines=eval_lines, seed=seed)
         log(synthetic_summary(spec, out, labelled))
     else:
-        DataConfig(corpus=corpus, max_vocab=max_vocab, min_freq=min_freq, valid_fraction=valid_fraction,
-                   test_fraction=test_fraction, text_field=text_field)  # the config's checks, one-line errors
+        DataConfig(corpus=corpus, level=level or "", tokenizer=tokenizer or "", vocab_size=vocab_size,
+                   tokenizer_model=tokenizer_model, max_vocab=max_vocab, min_freq=min_freq,
+                   valid_fraction=valid_fraction, test_fraction=test_fraction,
+                   text_field=text_field)  # the config's checks, one-line errors
         log(data_summary(corpus, data_dir, level, tokenizer, download=not no_download, max_vocab=max_vocab,
                          min_freq=min_freq, valid_fraction=valid_fraction, test_fraction=test_fraction,
-                         text_field=text_field))
+                         text_field=text_field, vocab_size=vocab_size, tokenizer_model=tokenizer_model))

@@ -33,7 +33,7 @@ def export_cmd(run: Run,
         files = write_model_folder(ckpt, target, run_card(ckpt, model.num_parameters(), source))
     elif fmt == "onnx":
         from ..export.onnx_model import export_onnx
-        files = export_onnx(model, vocab.itos, *ckpt.text_format(), target, int8)
+        files = export_onnx(model, vocab.itos, ckpt.tokenizer(), target, int8)
     else:
         raise AwdlstmError(f"--format {fmt}: valid formats are folder and onnx")
     for f in files:

@@ -13,7 +13,7 @@ from ..inference.generate import check_sampling, generate
 from ..inference.predictor import SCORE_BATCH, Predictor
 from ..inference.rescore import format_ranked, parse_nbest, rescore
 from ..inference.score_output import format_rows, line_rows, write_per_token
-from ..inference.text import detokenize, encode, to_tokens
+from ..inference.text import encode
 from .common import Device, Run, folder, load, progress
 
 BatchSize = Annotated[int, Arg("lines read at once")]
@@ -37,12 +37,12 @@ def generate_cmd(run: Run,
     _positive(tokens, "--tokens")
     check_sampling(temperature, top_k, top_p)
     model, vocab, _, ckpt = load(run, device)
-    level, tokenizer = ckpt.text_format()
-    ids = encode(to_tokens(prompt, tokenizer, level), vocab, "--prompt") if prompt else []
+    tokenizer = ckpt.tokenizer()
+    ids = encode(tokenizer.tokens(prompt), vocab, "--prompt") if prompt else []
     if prompt:
-        out.write(prompt + ("" if tokenizer == "chars" else " "))
+        out.write(prompt + (" " if tokenizer.kind == "split" else ""))
     for token in generate(model, vocab, tokens, ids, temperature, top_k, top_p, seed):
-        out.write(detokenize(vocab.itos[token], tokenizer, level))
+        out.write(tokenizer.token_text(vocab.itos[token]))
         out.flush()
     out.write("\n")
 
@@ -87,7 +87,8 @@ def rescore_cmd(run: Run,
     hyps = parse_nbest(lines, where)
     scored = Predictor.load(run, device).score([h.text for h in hyps], batch_size, where=f"{where} hypothesis",
                                                progress=progress())
-    ranked = rescore(hyps, [s.total for s in scored], [len(h.text.split()) for h in hyps], lm_scale, word_bonus)
+    ranked = rescore(hyps, [s.total for s in scored], [len(h.text.split()) for h in hyps], lm_scale, word_bonus,
+                     [s.unknown for s in scored])
     text = "\n".join(format_ranked(ranked)) + "\n"
     if out:
         target = folder(out, "--out")

@@ -6,6 +6,10 @@ dropped): ``source`` has shape (N // B, B) and column b holds ids
 ``x = source[i : i+L]`` and ``y = source[i+1 : i+1+L]``, both (L, B): the target of each
 token is the one after it in the same column, so the hidden state carries over from
 batch to batch (truncated BPTT).
+
+``source`` is a view (``Columns``): each window is gathered from the id array when it is
+read, so a memory-mapped corpus is never copied whole and training memory does not grow
+with the corpus.
 """
 
 from __future__ import annotations
@@ -18,14 +22,47 @@ import torch
 from ..errors import AwdlstmError
 
 
-def batchify(ids, batch_size: int) -> torch.Tensor:
-    """(N,) ids -> (N // B, B) int64 tensor, column-major as above."""
-    ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
-    rows = ids.numel() // batch_size
-    if rows < 2:
-        raise AwdlstmError(f"split of {ids.numel()} tokens is too short for batch size "
+class Columns:
+    """The (rows, B) view above of a flat id array (NumPy, memory-mapped or not, or a CPU
+    tensor): ``source[rows]`` or ``source[rows, cols]`` is an int64 tensor gathered from it;
+    ``columns(start, end)`` is the view of some columns (one process's share)."""
+
+    def __init__(self, ids, batch_size: int, start: int = 0, end: int | None = None):
+        self.ids = ids.numpy() if isinstance(ids, torch.Tensor) else np.asarray(ids)
+        self.batch_size = batch_size
+        self.rows = len(self.ids) // batch_size
+        self.start, self.end = start, batch_size if end is None else end
+
+    def size(self, dim: int) -> int:
+        return (self.rows, self.end - self.start)[dim]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.size(0), self.size(1)
+
+    dtype = torch.long
+
+    def columns(self, start: int, end: int) -> Columns:
+        return Columns(self.ids, self.batch_size, self.start + start, self.start + min(end, self.size(1)))
+
+    def __getitem__(self, key) -> torch.Tensor:
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        r = np.arange(self.rows)[rows]
+        c = np.arange(self.start, self.end)[cols]
+        # Row i of column b is id b * rows + i: (len(r), len(c)) positions, or fewer dims for ints.
+        return torch.from_numpy(self.ids[np.add.outer(r, c * self.rows)].astype(np.int64))
+
+    def __contains__(self, value: int) -> bool:
+        return bool((self[:] == value).any())
+
+
+def batchify(ids, batch_size: int) -> Columns:
+    """(N,) ids -> the (N // B, B) view above."""
+    source = Columns(ids, batch_size)
+    if source.rows < 2:
+        raise AwdlstmError(f"split of {len(source.ids)} tokens is too short for batch size "
                            f"{batch_size}; it needs at least {2 * batch_size} tokens")
-    return ids[: rows * batch_size].view(batch_size, rows).t().contiguous()
+    return source
 
 
 @dataclass

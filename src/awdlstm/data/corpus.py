@@ -1,21 +1,19 @@
-"""Load a corpus (a known name or a folder) into a vocabulary and three id arrays.
+"""Load a corpus (a known name, a folder or raw text) into a vocabulary, a tokenizer and
+three id arrays, through the token cache (token_cache.py): the first load streams the text
+block by block (stream.py) in bounded memory; every later one memory-maps the cached ids.
 
-Lines: a file is split on ``\\n``; a final fragment after the last newline that is empty
-or whitespace-only is not a line (the PTB-char files end in ``\\n`` plus one space, so
-this yields the published counts, e.g. PTB-char train 5,017,482 tokens). Every line,
-empty ones included, contributes one ``<eos>``.
-
-Tokens: ``split`` tokenizer: ``line.split()``; ``chars``: every character of the line
-(a trailing ``\\r`` removed).
+Lines and their ``<eos>``: stream.py. Tokens: the tokenizer (tokenizers/): ``split``
+(``line.split()``), ``chars`` (every character), ``bpe`` / ``unigram`` (a SentencePiece model
+trained on the training split, ``data.vocab_size`` pieces), or a given model file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,31 +21,23 @@ import numpy as np
 
 from ..errors import AwdlstmError
 from .download import fetch_corpus
-from .lines import read_lines
 from .paths import DATA_ENV, cache_root
-from .raw_text import raw_splits, source_files
 from .sources import KNOWN, SPLIT_FILE_PATTERNS, SPLITS
-from .vocab import EOS, Vocabulary
+from .stream import raw_split_blocks, source_files, split_file_blocks
+from .token_cache import SplitStats, read_entry, write_entry
+from .tokenizers import BUILT, KINDS, TRAINED, Tokenizer, built, from_meta, load_file, train
+from .vocab import Vocabulary
 
 # Bump when tokenisation or the cache layout changes: old cache entries are then ignored.
-CACHE_FORMAT = 1
-TOKENIZERS = ("split", "chars")
+CACHE_FORMAT = 2
 DEFAULT_FRACTION = 0.05  # of the lines of a raw-text source, for valid and for test
 LEVELS = ("word", "char")
 
 
 @dataclass
-class SplitStats:
-    """Counts for one split; ``oov`` counts tokens absent from the training vocabulary."""
-
-    lines: int
-    tokens: int
-    oov: int
-
-
-@dataclass
 class Corpus:
-    """A numericalised corpus. ``train``/``valid``/``test`` are int64 id arrays."""
+    """A numericalised corpus. ``train``/``valid``/``test`` are uint16 or uint32 id arrays,
+    memory-mapped from the token cache (read-only) or in memory."""
 
     name: str
     level: str
@@ -57,26 +47,13 @@ class Corpus:
     test: np.ndarray
     stats: dict[str, SplitStats]
     folder: Path
+    tokenizer: Tokenizer
     cache_path: Path | None = None
-    tokenizer: str = "split"
 
     def split(self, name: str) -> np.ndarray:
         if name not in SPLITS:
             raise AwdlstmError(f"unknown split '{name}'; valid: {', '.join(SPLITS)}")
         return getattr(self, name)
-
-
-def tokenize(lines: list[str], tokenizer: str) -> list[str]:
-    out: list[str] = []
-    if tokenizer == "split":
-        for line in lines:
-            out.extend(line.split())
-            out.append(EOS)
-    else:
-        for line in lines:
-            out.extend(line.rstrip("\r"))
-            out.append(EOS)
-    return out
 
 
 def find_split_files(folder: Path) -> dict[str, Path]:
@@ -129,60 +106,9 @@ def _cache_key(files: list[Path], tokenizer: str, max_vocab: int = 0, min_freq: 
     cut = f":{max_vocab}:{min_freq}" if (max_vocab, min_freq) != (0, 1) else ""
     h = hashlib.sha256(f"awdlstm-corpus-v{CACHE_FORMAT}:{tokenizer}{cut}{split_rule}".encode())
     for f in files:
-        h.update(hashlib.sha256(f.read_bytes()).digest())
+        with open(f, "rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha256").digest())
     return h.hexdigest()[:32]
-
-
-def _numericalise(split_lines: dict[str, list[str]], where: dict[str, Path], tokenizer: str, max_vocab: int = 0,
-                  min_freq: int = 1) -> tuple[Vocabulary, dict, dict]:
-    arrays, stats = {}, {}
-    tokens = {}
-    for split in SPLITS:
-        lines = split_lines[split]
-        if not lines:
-            raise AwdlstmError(f"{where[split]}: the {split} split is empty; every split needs "
-                               f"at least one line of text")
-        tokens[split] = tokenize(lines, tokenizer)
-        stats[split] = SplitStats(lines=len(lines), tokens=len(tokens[split]), oov=0)
-    try:
-        vocab = Vocabulary.build_open(tokens["train"], (tokens["valid"], tokens["test"]), max_vocab, min_freq)
-    except ValueError as e:
-        raise AwdlstmError(f"data.max_vocab={max_vocab}: {e}; it must leave room for one more token") from None
-    for split in SPLITS:
-        # Tokens read as <unk>: outside the vocabulary (a literal <unk> of the corpus is not counted).
-        stats[split].oov = sum(t not in vocab for t in tokens[split])
-        arrays[split] = vocab.encode(tokens[split])
-    return vocab, arrays, stats
-
-
-def _write_cache(path: Path, vocab: Vocabulary, arrays: dict, stats: dict, files: dict) -> None:
-    """Write into a temporary folder beside ``path`` and rename it: readers never see a
-    half-written entry, and an interrupted write leaves only a stray temp folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        (tmp / "vocab.json").write_text(json.dumps(vocab.itos, ensure_ascii=False))
-        for split in SPLITS:
-            np.save(tmp / f"{split}.npy", arrays[split].astype(np.int32))
-        meta = {"stats": {s: vars(st) for s, st in stats.items()},
-                "files": {s: str(f) for s, f in files.items()}}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, path)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not path.is_dir():
-            raise
-
-
-def _read_cache(path: Path) -> tuple[Vocabulary, dict, dict] | None:
-    try:
-        vocab = Vocabulary(json.loads((path / "vocab.json").read_text()))
-        meta = json.loads((path / "meta.json").read_text())
-        arrays = {s: np.load(path / f"{s}.npy").astype(np.int64) for s in SPLITS}
-        stats = {s: SplitStats(**meta["stats"][s]) for s in SPLITS}
-    except (OSError, ValueError, KeyError):
-        return None
-    return vocab, arrays, stats
 
 
 def _split_files(folder: Path) -> dict[str, Path] | None:
@@ -198,17 +124,51 @@ def _split_files(folder: Path) -> dict[str, Path] | None:
         return None
 
 
+def choose_tokenizer(level: str | None, tokenizer: str | None, vocab_size: int, tokenizer_model: str,
+                     known_level: str | None = None, known_tokenizer: str | None = None) -> tuple[str, str]:
+    """(level, tokenizer kind) from the settings: a known corpus fixes both unless told
+    otherwise; a subword tokenizer is word level (its metric is a perplexity) and needs
+    ``vocab_size``; a model file is kind ``model``."""
+    if tokenizer_model:
+        if tokenizer:
+            raise AwdlstmError(f"data.tokenizer={tokenizer!r} and data.tokenizer_model={tokenizer_model!r}: give "
+                               f"one (a model file fixes its own tokenizer)")
+        tokenizer = "model"
+    elif known_tokenizer is not None and level is None and tokenizer is None:
+        level, tokenizer = known_level, known_tokenizer
+    if tokenizer is not None and tokenizer not in (*KINDS, "model"):
+        raise AwdlstmError(f"unknown tokenizer '{tokenizer}'; valid: {', '.join(KINDS)}")
+    subword = tokenizer in (*TRAINED, "model")
+    if subword and level == "char":
+        raise AwdlstmError(f"data.tokenizer={tokenizer} reads subword units: its level is 'word' (perplexity, "
+                           f"with per-word perplexity and bits per character beside it), not 'char'")
+    level = level or "word"
+    if level not in LEVELS:
+        raise AwdlstmError(f"unknown level '{level}'; valid: {', '.join(LEVELS)}")
+    tokenizer = tokenizer or ("chars" if level == "char" else "split")
+    if tokenizer in TRAINED and vocab_size < 2:
+        raise AwdlstmError(f"data.tokenizer={tokenizer} trains a subword model: give data.vocab_size, the number "
+                           f"of pieces (e.g. 8000)")
+    if tokenizer not in TRAINED and vocab_size:
+        raise AwdlstmError(f"data.vocab_size={vocab_size} acts only with data.tokenizer=bpe or unigram; "
+                           f"with {tokenizer} the vocabulary is cut by data.max_vocab and data.min_freq")
+    return level, tokenizer
+
+
 def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: str | None = None,
                 tokenizer: str | None = None, use_cache: bool = True, download: bool = True,
                 progress: bool = True, max_vocab: int = 0, min_freq: int = 1,
-                valid_fraction: float = DEFAULT_FRACTION, test_fraction: float = DEFAULT_FRACTION, text_field: str = "text") -> Corpus:
-    """Load a corpus by known name, ``synthetic``, or folder path.
+                valid_fraction: float = DEFAULT_FRACTION, test_fraction: float = DEFAULT_FRACTION,
+                text_field: str = "text", vocab_size: int = 0, tokenizer_model: str = "",
+                fixed: Tokenizer | None = None) -> Corpus:
+    """Load a corpus by known name, ``synthetic``, folder or raw-text path.
 
-    ``level`` ("word" or "char") decides the metric; ``tokenizer`` ("split" or "chars")
-    how lines become tokens. Known corpora fix both; a folder defaults to word/split, and
-    ``level="char"`` on a folder defaults to the ``chars`` tokenizer. ``max_vocab`` (0: no
-    cap) and ``min_freq`` open the vocabulary (above). A single file, or a folder without
-    split files, is raw text split by the fractions (raw_text.py; ``text_field`` for JSON lines).
+    ``level`` ("word" or "char") decides the metric; ``tokenizer`` how lines become tokens
+    (``choose_tokenizer``). ``max_vocab`` (0: no cap) and ``min_freq`` open a built
+    vocabulary (vocab.py). A single file, or a folder without split files, is raw text split
+    by the fractions (stream.py; ``text_field`` for JSON lines). ``fixed``: read the text with
+    this tokenizer (a checkpoint's), whatever the settings say. ``use_cache=False`` reads the
+    ids into memory and leaves no cache entry.
     """
     if name_or_path == "synthetic":
         from .synthetic import SyntheticSpec, ensure_synthetic
@@ -216,16 +176,17 @@ def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: st
         name = "synthetic"
     else:
         name, folder = resolve(name_or_path, data_dir, download, progress)
-    # A known corpus, by name or by a folder named after it, fixes level and tokenizer.
     known = KNOWN.get(name)
-    if known is not None and level is None and tokenizer is None:
-        level, tokenizer = known.level, known.tokenizer
-    level = level or "word"
-    if level not in LEVELS:
-        raise AwdlstmError(f"unknown level '{level}'; valid: {', '.join(LEVELS)}")
-    tokenizer = tokenizer or ("chars" if level == "char" else "split")
-    if tokenizer not in TOKENIZERS:
-        raise AwdlstmError(f"unknown tokenizer '{tokenizer}'; valid: {', '.join(TOKENIZERS)}")
+    if fixed is not None:
+        level, kind = fixed.level, fixed.kind
+    else:
+        level, kind = choose_tokenizer(level, tokenizer, vocab_size, tokenizer_model,
+                                       known and known.level, known and known.tokenizer)
+    if kind not in BUILT and (max_vocab or min_freq != 1):
+        raise AwdlstmError(f"data.max_vocab / data.min_freq cut a vocabulary built from the corpus; the {kind} "
+                           f"tokenizer has its own (data.vocab_size sets a trained one's size)")
+    tok = fixed or (load_file(Path(tokenizer_model).expanduser()) if kind == "model" else
+                    built(kind, level) if kind in BUILT else None)
 
     split_files = _split_files(folder)
     if split_files is not None:  # train/valid/test files
@@ -233,20 +194,53 @@ def load_corpus(name_or_path: str, data_dir: str | Path | None = None, level: st
             raise AwdlstmError(f"data.valid_fraction / data.test_fraction only act on a single file or a folder "
                                f"without split files; {folder} has its own train, valid and test files")
         files, rule = [split_files[s] for s in SPLITS], ""
+        where = split_files
+
+        def blocks() -> Iterator[tuple[str, str]]:
+            return split_file_blocks(split_files)
     else:  # a raw-text source, split by the fractions
         files, rule = source_files(folder), f":raw:{valid_fraction}:{test_fraction}:{text_field}"
-    key = _cache_key(files, tokenizer, max_vocab, min_freq, rule)
-    cache_path = cache_root() / "tokens" / key if use_cache else None
-    loaded = _read_cache(cache_path) if cache_path is not None and cache_path.is_dir() else None
-    if loaded is None:
-        if split_files is not None:
-            lines, where = {s: read_lines(split_files[s]) for s in SPLITS}, split_files
-        else:
-            lines, _ = raw_splits(folder, valid_fraction, test_fraction, text_field)
-            where = dict.fromkeys(SPLITS, folder)
-        loaded = _numericalise(lines, where, tokenizer, max_vocab, min_freq)
-        if cache_path is not None:
-            _write_cache(cache_path, *loaded, dict(zip(SPLITS, files)) if split_files else {"source": folder})
-    vocab, arrays, stats = loaded
-    return Corpus(name=name, level=level, vocab=vocab, stats=stats, folder=folder,
-                  cache_path=cache_path, tokenizer=tokenizer, **arrays)
+        where = dict.fromkeys(SPLITS, folder)
+
+        def blocks() -> Iterator[tuple[str, str]]:
+            return raw_split_blocks(folder, files, valid_fraction, test_fraction, text_field)
+    # A trained model is found by its settings (it is stored in the entry), a given one by its
+    # content; a checkpoint's trained model first by the settings it was trained with.
+    keys = [] if tok is not None and (fixed is None or kind not in TRAINED) else [f"{kind}:{vocab_size}"]
+    keys += [tok.cache_key()] if tok is not None else []
+    entry, cache_path = None, None
+    for tok_key in keys:
+        cache_path = cache_root() / "tokens" / _cache_key(files, tok_key, max_vocab, min_freq, rule) \
+            if use_cache else None
+        entry = read_entry(cache_path) if cache_path is not None else None
+        if entry is not None and fixed is not None and from_meta(entry.tokenizer, level, str(cache_path)) != fixed:
+            entry = None  # trained with the same settings on other text: not this model's ids
+        if entry is not None:
+            break
+    if entry is None:
+        if tok is None:
+            tok = train(kind, vocab_size, _train_lines(blocks), str(where["train"]))
+        target = cache_path or Path(tempfile.mkdtemp(prefix="awdlstm-corpus-")) / "entry"
+        if target.exists():  # entries appear whole (a rename): one that does not read is damaged or old
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            write_entry(target, blocks(), tok, where, sum(f.stat().st_size for f in files), max_vocab, min_freq,
+                        progress, dict(zip(SPLITS, files)) if split_files else {"source": folder})
+            entry = read_entry(target, memory_map=cache_path is not None)
+        finally:
+            if cache_path is None:
+                shutil.rmtree(target.parent, ignore_errors=True)
+        if entry is None:
+            raise AwdlstmError(f"{target}: the token cache entry just written cannot be read back")
+    if tok is None:
+        tok = from_meta(entry.tokenizer, level, str(cache_path))
+    return Corpus(name=name, level=level, vocab=entry.vocab, stats=entry.stats, folder=folder,
+                  cache_path=cache_path, tokenizer=tok, **entry.arrays)
+
+
+def _train_lines(blocks: Callable[[], Iterator[tuple[str, str]]]) -> Iterator[str]:
+    """The training split's lines, for training a subword model."""
+    for split, block in blocks():
+        if split != "train":
+            return
+        yield from block.split("\n")[:-1]

@@ -12,12 +12,14 @@ from .synthetic import LABEL_WORD, SyntheticSpec, ensure_synthetic, write_labell
 
 
 def format_summary(corpus: Corpus) -> str:
-    rows = [f"corpus {corpus.name} ({corpus.level} level) from {corpus.folder}",
-            f"{'split':<6} {'lines':>11} {'tokens':>12} {'oov':>9} {'oov rate':>9}"]
+    rows = [f"corpus {corpus.name} ({corpus.level} level, {corpus.tokenizer!r}) from {corpus.folder}",
+            f"{'split':<6} {'lines':>11} {'tokens':>12} {'words':>12} {'chars':>13} {'oov':>9} {'oov rate':>9}"]
     for split in SPLITS:
         st = corpus.stats[split]
-        rows.append(f"{split:<6} {st.lines:>11,} {st.tokens:>12,} {st.oov:>9,} {st.oov / max(st.tokens, 1):>9.2%}")
-    rows.append(f"vocabulary {len(corpus.vocab):,} (train split, <eos> included"
+        rows.append(f"{split:<6} {st.lines:>11,} {st.tokens:>12,} {st.words:>12,} {st.chars:>13,} {st.oov:>9,} "
+                    f"{st.oov / max(st.tokens, 1):>9.2%}")
+    source = "the tokenizer's" if corpus.tokenizer.vocabulary() is not None else "train split"
+    rows.append(f"vocabulary {len(corpus.vocab):,} ({source}, <eos> included"
                 f"{', <unk> present' if corpus.vocab.unk_id is not None else ''})")
     rows.append(f"cache {corpus.cache_path}")
     return "\n".join(rows)

@@ -43,14 +43,20 @@ class Vocabulary:
         """The vocabulary of ``train`` cut by ``min_freq`` and ``max_size`` (entries in all,
         ``<eos>`` and ``<unk>`` included; 0: no cap), with ``<unk>`` where needed (above)."""
         counts = Counter(train)
-        first = {t: i for i, t in enumerate(counts)}  # Counter keeps first-occurrence order
+        unseen = any(t not in counts for split in others for t in split)
+        return cls.from_counts(counts, unseen, max_size, min_freq)
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int], unseen: bool = False, max_size: int = 0,
+                    min_freq: int = 1) -> Vocabulary:
+        """``build_open`` from the training counts alone: ``counts`` in first-occurrence order
+        (as a Counter keeps them), ``unseen`` whether a valid/test token is missing from them."""
+        first = {t: i for i, t in enumerate(counts)}
         order = sorted(counts, key=lambda t: -counts[t])
         always = [t for t in (EOS, UNK) if t in counts]
         kept = [t for t in order if t in always or counts[t] >= min_freq]
         has_unk = UNK in counts
-        seen = set(kept)
-        needs_unk = not has_unk and (len(kept) < len(counts) or bool(max_size and len(kept) > max_size)
-                                     or any(t not in seen for split in others for t in split))
+        needs_unk = not has_unk and (len(kept) < len(counts) or bool(max_size and len(kept) > max_size) or unseen)
         if max_size and len(kept) + needs_unk > max_size:
             room = max_size - len(always) - needs_unk  # the place of an added <unk> counts too
             if room < 0:
@@ -64,7 +70,7 @@ class Vocabulary:
         # (only valid/test need it) comes last.
         rank = {t: (-counts[t], first[t]) for t in kept}
         if has_unk or needs_unk:
-            rank[UNK] = (-(counts[UNK] + sum(counts[t] for t in dropped)),
+            rank[UNK] = (-(counts.get(UNK, 0) + sum(counts[t] for t in dropped)),
                          first.get(UNK, min((first[t] for t in dropped), default=len(first))))
         return cls(sorted(rank, key=rank.get))
 

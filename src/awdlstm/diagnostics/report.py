@@ -46,7 +46,7 @@ def render_report(run_dir: Path) -> str:
         raise AwdlstmError(f"{run_dir}: no checkpoint (best.safetensors or last.safetensors); is this a run folder?")
     ckpt = open_checkpoint(run_dir)
     cfg = ckpt.config().to_dict()
-    level, _ = ckpt.text_format()
+    level = ckpt.tokenizer().level
     vocab_size = len(ckpt.vocab())
     unit = "bpc" if level == "char" else "ppl"
     conv = lambda l: metric(l, level)[1]  # noqa: E731

@@ -3,7 +3,7 @@ with dynamic evaluation, or both; and the cache's settings searched on validatio
 
 from __future__ import annotations
 
-from ..data.metrics import metric
+from ..data.metrics import format_units, metric, split_units
 from ..errors import AwdlstmError
 from ..runtime.evaluate import evaluate
 from .cache import cache_loss, cache_settings, cache_target_probs, default_grid, tune
@@ -23,9 +23,10 @@ def evaluate_split(model, data, cfg, split: str, batch_size: int | None = None, 
             raise AwdlstmError(f"--batch-size {batch_size}: must be a positive integer")
         loss = evaluate(model, data.split(split), batch_size, cfg.train.bptt, progress, split)
         name, value = metric(loss, data.level)
-        log(f"{split}: loss {loss:.4f} | {name} {value:.3f} | batch size {batch_size} | "
+        units = split_units(data, split, loss)
+        log(f"{split}: loss {loss:.4f} | {name} {value:.3f}{format_units(units)} | batch size {batch_size} | "
             f"{len(data.split(split)):,} tokens")
-        return {"split": split, "loss": loss, name: value}
+        return {"split": split, "loss": loss, name: value, **units}
     if batch_size not in (None, 1):
         raise AwdlstmError(f"--batch-size {batch_size}: the cache and dynamic evaluation read the split at batch 1")
     window, theta, lam = cache_settings(cfg.data.corpus, window, theta, lam)
@@ -37,15 +38,17 @@ def evaluate_split(model, data, cfg, split: str, batch_size: int | None = None, 
         scored = score_static(model, ids, cfg.train.bptt, progress=progress)
         kind = "static"
     name, value = metric(scored.loss(), data.level)
-    log(f"{split} {kind}: loss {scored.loss():.4f} | {name} {value:.3f}")
-    result = {"split": split, "loss": scored.loss(), name: value}
+    units = split_units(data, split, scored.loss())
+    log(f"{split} {kind}: loss {scored.loss():.4f} | {name} {value:.3f}{format_units(units)}")
+    result = {"split": split, "loss": scored.loss(), name: value, **units}
     if cache:
         pc = cache_target_probs(scored.hidden, scored.targets, theta, window)
         loss = cache_loss(scored.logp, pc, lam)
         name, value = metric(loss, data.level)
+        units = split_units(data, split, loss)
         log(f"{split} {kind} + cache (window {window}, theta {theta:g}, lambda {lam:g}): "
-            f"loss {loss:.4f} | {name} {value:.3f}")
-        result.update({"cache_loss": loss, f"cache_{name}": value})
+            f"loss {loss:.4f} | {name} {value:.3f}{format_units(units)}")
+        result.update({"cache_loss": loss, f"cache_{name}": value, **{f"cache_{k}": v for k, v in units.items()}})
     return result
 
 

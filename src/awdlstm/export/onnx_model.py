@@ -9,7 +9,8 @@ expectation) with the recurrent state made explicit:
 
 T and B are dynamic. Feed the returned state back in to continue a text; zeros start one
 (the model is primed with <eos>, as in training). The file's metadata holds the vocabulary
-(``vocab``, JSON list), ``level``, ``tokenizer`` and ``eos_id``, so it is usable alone.
+(``vocab``, JSON list), ``level``, ``tokenizer`` and ``eos_id``, and for subword units
+``tokenizer_model`` (JSON: the model itself, data/tokenizers/subword.py), so it is usable alone.
 
 Export uses PyTorch's TorchScript-based exporter: its ``nn.LSTM`` export is ONNX's LSTM
 operator with dynamic axes, and the zoneout recurrence (model/expected_lstm.py, scripted)
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.tokenizers import Tokenizer
 from ..errors import AwdlstmError
 from ..model.lm import STATE_NAMES
 
@@ -64,7 +66,7 @@ def state_names(layers, suffix: str = "") -> list[str]:
     return [f"{n}_{i}{suffix}" for i, layer in enumerate(layers) for n in STATE_NAMES[:layer.state_size]]
 
 
-def export_onnx(model, vocab: list[str], level: str, tokenizer: str, out: Path, int8: bool = False) -> list[Path]:
+def export_onnx(model, vocab: list[str], tokenizer: Tokenizer, out: Path, int8: bool = False) -> list[Path]:
     """Write ``out`` (and ``out`` with ``.int8.onnx`` when ``int8``); returns the files."""
     onnx = _require("onnx")
     out = Path(out)
@@ -87,8 +89,11 @@ def export_onnx(model, vocab: list[str], level: str, tokenizer: str, out: Path, 
         torch.onnx.export(wrapper, (tokens, *state), str(out), input_names=inputs, output_names=outputs,
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     proto = onnx.load(str(out))
-    meta = {"vocab": json.dumps(vocab, ensure_ascii=False), "level": level, "tokenizer": tokenizer,
+    text = tokenizer.meta()
+    meta = {"vocab": json.dumps(vocab, ensure_ascii=False), "level": tokenizer.level, "tokenizer": text["tokenizer"],
             "eos_id": str(vocab.index("<eos>")), "producer": "awdlstm"}
+    if "tokenizer_model" in text:
+        meta["tokenizer_model"] = json.dumps(text["tokenizer_model"])
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
     onnx.save(proto, str(out))

@@ -22,11 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from ..data.metrics import bits
-from ..data.vocab import EOS, Vocabulary
+from ..data.tokenizers import Tokenizer
+from ..data.tokenizers.subword import UNKNOWN
+from ..data.vocab import EOS, UNK, Vocabulary
 from ..errors import AwdlstmError
 from ..progress import progress_bar
 from ..runtime.evaluate import lstm_kernel, model_device
-from .text import encode, to_tokens
+from .text import encode
 
 State = list[tuple[torch.Tensor, ...]]  # one (h, c) (or (h, c, o)) per layer, each (1, 1, H_l)
 SCORE_BATCH = 64  # texts read at once by ``score`` (and `awdlstm score`, `rescore`)
@@ -46,15 +48,20 @@ class TokenScores:
         return sum(self.logp)
 
     @property
+    def unknown(self) -> list[str]:
+        """The tokens as written that were scored as ``<unk>`` (or a subword model's unknown piece)."""
+        return [t for t, a in zip(self.tokens, self.scored_as) if a != t and a in (UNK, UNKNOWN)]
+
+    @property
     def surprisal_bits(self) -> list[float]:
         return [bits(-lp) for lp in self.logp]
 
 
 class Predictor:
-    def __init__(self, model, vocab: Vocabulary, level: str, tokenizer: str):
+    def __init__(self, model, vocab: Vocabulary, tokenizer: Tokenizer):
         self.model = model.eval()
         self.vocab = vocab
-        self.level, self.tokenizer = level, tokenizer
+        self.tokenizer, self.level = tokenizer, tokenizer.level
         self.device = model_device(model)
 
     @classmethod
@@ -62,14 +69,20 @@ class Predictor:
         from ..checkpoints.run_folder import model_from_checkpoint
         from ..runtime.machine import resolve_device
         model, vocab, _, ckpt = model_from_checkpoint(Path(path), resolve_device(device))
-        return cls(model, vocab, *ckpt.text_format())
+        return cls(model, vocab, ckpt.tokenizer())
 
     # -- text <-> ids ---------------------------------------------------------------
+    def spelled(self, text: str, where: str = "text") -> tuple[list[str], list[int]]:
+        """(the text's tokens as written, their ids): the tokenizer's entries, by the
+        vocabulary's rule (a word it lacks reads as ``<unk>``)."""
+        written, entries = self.tokenizer.spell(text)
+        return written, encode(entries, self.vocab, where)
+
     def tokens(self, text: str) -> list[str]:
-        return to_tokens(text, self.tokenizer, self.level)
+        return self.tokenizer.spell(text)[0]
 
     def ids(self, text: str, where: str = "text") -> list[int]:
-        return encode(self.tokens(text), self.vocab, where)
+        return self.spelled(text, where)[1]
 
     def token_id(self, token: str | int) -> int:
         if isinstance(token, int):
@@ -172,8 +185,7 @@ class Predictor:
         """Per-token log-probabilities of each text (then ``<eos>``). Texts are sorted by
         length and read ``batch_size`` at a time, so little of a batch is padding.
         ``progress``: a bar, or log lines off a terminal (progress.py)."""
-        tokens = [self.tokens(t) for t in texts]
-        ids = [encode(tok, self.vocab, f"{where} {i + 1}") for i, tok in enumerate(tokens)]
+        tokens, ids = map(list, zip(*(self.spelled(t, f"{where} {i + 1}") for i, t in enumerate(texts))))
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         logps: list[torch.Tensor | None] = [None] * len(texts)
         starts = range(0, len(order), batch_size)

@@ -12,7 +12,8 @@ e.g. the acoustic log-likelihood). Each hypothesis gets
 
 with log p_LM in nats, the text read after ``<eos>``. Output: per utterance (in order of
 first appearance) its hypotheses best first, as tab-separated
-``utterance_id, rank, total, first_pass_score, lm_logprob, words, hypothesis``.
+``utterance_id, rank, total, first_pass_score, lm_logprob, words, hypothesis, scored_as_unk``,
+the last the hypothesis's words that the model read as ``<unk>`` (space-separated; ``-``: none).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from ..errors import AwdlstmError
 
-HEADER = ["utterance_id", "rank", "total", "first_pass_score", "lm_logprob", "words", "hypothesis"]
+HEADER = ["utterance_id", "rank", "total", "first_pass_score", "lm_logprob", "words", "hypothesis", "scored_as_unk"]
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Hypothesis:
     lm_logprob: float = 0.0
     words: int = 0
     total: float = 0.0
+    unknown: tuple[str, ...] = ()
 
 
 def parse_nbest(lines: list[str], where: str) -> list[Hypothesis]:
@@ -58,12 +60,13 @@ def parse_nbest(lines: list[str], where: str) -> list[Hypothesis]:
 
 
 def rescore(hyps: list[Hypothesis], lm_logprobs: list[float], words: list[int], lm_scale: float,
-            word_bonus: float) -> dict[str, list[Hypothesis]]:
+            word_bonus: float, unknown: list[list[str]] | None = None) -> dict[str, list[Hypothesis]]:
     """Fill in the LM figures and totals; return each utterance's hypotheses best first
     (ties keep their input order)."""
     by_utt: dict[str, list[Hypothesis]] = {}
-    for h, lp, w in zip(hyps, lm_logprobs, words):
+    for i, (h, lp, w) in enumerate(zip(hyps, lm_logprobs, words)):
         h.lm_logprob, h.words = lp, w
+        h.unknown = tuple(unknown[i]) if unknown else ()
         h.total = h.first_pass + lm_scale * lp + word_bonus * w
         by_utt.setdefault(h.utterance, []).append(h)
     return {u: sorted(hs, key=lambda h: -h.total) for u, hs in by_utt.items()}
@@ -73,5 +76,5 @@ def format_ranked(ranked: dict[str, list[Hypothesis]]) -> list[str]:
     rows = ["\t".join(HEADER)]
     for utt, hs in ranked.items():
         for rank, h in enumerate(hs, start=1):
-            rows.append(f"{utt}\t{rank}\t{h.total:.4f}\t{h.first_pass:g}\t{h.lm_logprob:.4f}\t{h.words}\t{h.text}")
+            rows.append(f"{utt}\t{rank}\t{h.total:.4f}\t{h.first_pass:g}\t{h.lm_logprob:.4f}\t{h.words}\t{h.text}\t{' '.join(h.unknown) or '-'}")
     return rows

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from ..data.metrics import perplexity
-from ..data.vocab import UNK
+from ..data.metrics import per_unit, perplexity
+from ..data.tokenizers.base import count_units
 
 PER_TOKEN_COLUMNS = ("sentence_id", "token_index", "token", "scored_as", "surprisal_bits")
 
@@ -26,13 +26,16 @@ def write_per_token(scored, out, as_json: bool) -> None:
 
 def line_rows(lines: list[str], scored) -> tuple[list[dict], dict]:
     """(a row per line, the total): log-probability in nats, tokens (<eos> included), perplexity,
-    and the words the vocabulary lacks, scored as <unk>."""
+    and the words the vocabulary lacks, scored as <unk>; the total also per word and per
+    character (data/metrics.py: the same log-probability over the words or the characters)."""
     rows = [{"line": i, "text": line, "tokens": len(s.logp), "logprob": s.total,
              "ppl": perplexity(-s.total / len(s.logp)),
-             "unk": [t for t, a in zip(s.tokens, s.scored_as) if a == UNK and t != UNK]}
+             "unk": s.unknown}
             for i, (line, s) in enumerate(zip(lines, scored), start=1)]
     logprob, tokens = sum(r["logprob"] for r in rows), sum(r["tokens"] for r in rows)
-    return rows, {"logprob": logprob, "tokens": tokens, "ppl": perplexity(-logprob / tokens)}
+    words, chars = map(sum, zip(*(count_units(line) for line in lines)))
+    return rows, {"logprob": logprob, "tokens": tokens, "ppl": perplexity(-logprob / tokens), "words": words,
+                  "chars": chars, **per_unit(-logprob / tokens, tokens, words, chars)}
 
 
 def format_rows(rows: list[dict], total: dict, as_json: bool) -> str:
@@ -40,5 +43,7 @@ def format_rows(rows: list[dict], total: dict, as_json: bool) -> str:
         return json.dumps({"lines": rows, "total": total}, indent=1)
     out = [f"{r['line']:5d}  logprob {r['logprob']:10.3f}  tokens {r['tokens']:4d}  ppl {r['ppl']:9.2f}  "
            f"{r['text'][:60]}" + (f"  (as <unk>: {' '.join(r['unk'])})" if r["unk"] else "") for r in rows]
-    out.append(f"total  logprob {total['logprob']:10.3f}  tokens {total['tokens']:4d}  ppl {total['ppl']:9.2f}")
+    out.append(f"total  logprob {total['logprob']:10.3f}  tokens {total['tokens']:4d}  ppl {total['ppl']:9.2f}  "
+               f"| words {total['words']}  per word ppl {total['word_ppl']:.2f} | chars {total['chars']}  "
+               f"bpc {total['bpc']:.4f}")
     return "\n".join(out)

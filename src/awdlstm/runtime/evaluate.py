@@ -7,7 +7,7 @@ import contextlib
 
 import torch
 
-from ..data.batching import BPTTIterator, batchify
+from ..data.batching import BPTTIterator, Columns, batchify
 from ..model import detach_hidden
 from ..progress import progress_bar
 
@@ -32,7 +32,7 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
-def read_carried(model, source: torch.Tensor, bptt: int, *, detach: bool = False, progress: bool = False,
+def read_carried(model, source: Columns, bptt: int, *, detach: bool = False, progress: bool = False,
                  desc: str = "eval", unit: str = "batch"):
     """Read ``source`` (rows, B) in BPTT windows of ``bptt`` with the hidden state carried
     from each window to the next: yields (x, y, out) on the model's device, ``out`` given
@@ -61,7 +61,7 @@ def evaluate_sums(model, ids, batch_size: int, bptt: int = 70, progress: bool = 
     The loss is computed in fp32 on the model's device."""
     source = batchify(ids, batch_size)
     if block is not None:
-        source = source[:, block[0]:block[1]]
+        source = source.columns(*block)
     if source.size(1) == 0:
         return 0.0, 0
     was_training = model.training

@@ -38,7 +38,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import AwdlstmError
 from ..inference.generate import sample, sampling_generator
 from ..inference.predictor import Predictor
-from ..inference.text import detokenize, encode
 from .batcher import Batcher, Overloaded
 
 MAX_TEXT = 5000  # characters per text, in every endpoint
@@ -196,14 +195,14 @@ def create_app(predictor: Predictor, max_batch: int = 32, max_wait: float = 0.00
 
     @app.post("/next")
     async def next_words(req: NextRequest) -> dict:
-        tokens, ids = await off_loop(lambda: (predictor.tokens(req.context), predictor.ids(req.context, "context")))
+        tokens, ids = await off_loop(predictor.spelled, req.context, "context")
         log_probs = await batcher.submit("next", ids)
         top = await off_loop(predictor.top, log_probs, req.k)
         return {"context": tokens, "next": [{"token": t, "prob": p} for t, p in top]}
 
     def _encode_texts(texts: list[str]):
-        tokens = [predictor.tokens(t) for t in texts]
-        return tokens, [encode(tok, vocab, f"texts[{i}]") for i, tok in enumerate(tokens)]
+        spelled = [predictor.spelled(t, f"texts[{i}]") for i, t in enumerate(texts)]
+        return [s[0] for s in spelled], [s[1] for s in spelled]
 
     def _score_rows(tokens, encoded, logps) -> list[dict]:
         results = []
@@ -229,7 +228,7 @@ def create_app(predictor: Predictor, max_batch: int = 32, max_wait: float = 0.00
 
         def draw(log_probs) -> tuple[int, str]:
             token = sample(log_probs, req.temperature, req.top_k, req.top_p, gen)
-            return token, detokenize(vocab.itos[token], predictor.tokenizer, predictor.level)
+            return token, predictor.tokenizer.token_text(vocab.itos[token])
 
         async def stream():
             log_probs, state = first

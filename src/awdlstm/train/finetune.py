@@ -23,7 +23,7 @@ def start_finetune(run_dir: Path, progress: bool = True, log=print, device: str 
             return Trainer.resume(run_dir, progress, log, device, **kwargs)
     model, vocab, cfg, best = model_from_checkpoint(run_dir / BEST)
     cfg = with_device(cfg, device)
-    corpus = corpus_for(cfg, progress)
+    corpus = corpus_for(cfg, progress, best.tokenizer())  # read as the run was trained
     check_vocab(corpus.vocab, vocab.itos, run_dir / BEST, cfg.data.corpus)
     trainer = Trainer(cfg, run_dir, corpus, progress, log, start={"model.": model.state_dict()}, **kwargs)
     best_val = best.training_state().get("best_val")

@@ -41,7 +41,7 @@ from ..checkpoints.run_folder import BEST, LAST, check_vocab, corpus_for, model_
 from ..config import RunConfig, with_device
 from ..data.batching import BPTTIterator, batchify
 from ..data.corpus import Corpus
-from ..data.metrics import metric
+from ..data.metrics import metric, split_units
 from ..errors import AwdlstmError
 from ..model import build_model, detach_hidden, native
 from ..model.lm import STATE_NAMES
@@ -115,7 +115,7 @@ class Trainer:
         self.average: AveragedModel | None = None
         start_col, end_col = m.block(t.batch_size)
         # (rows, B) global batch, this rank's columns: (rows, end - start).
-        self.train_source = batchify(corpus.train, t.batch_size)[:, start_col:end_col]
+        self.train_source = batchify(corpus.train, t.batch_size).columns(start_col, end_col)
         self.columns = m.columns(t.batch_size)
         # This rank's loss is a mean over its share of the tokens; scaled so that DDP's
         # average over ranks is the mean over the whole batch.
@@ -159,7 +159,7 @@ class Trainer:
         ckpt = open_checkpoint(run_dir / LAST)
         ckpt.require_resumable()  # before the corpus is loaded
         cfg = with_device(ckpt.config(), device)
-        corpus = corpus_for(cfg, progress)
+        corpus = corpus_for(cfg, progress, ckpt.tokenizer())  # read as the run was trained
         check_vocab(corpus.vocab, ckpt.vocab(), run_dir / LAST, cfg.data.corpus)
         trainer = cls(cfg, run_dir, corpus, progress, log, **kwargs)
         trainer.load_state_dict(ckpt.state_dict(), str(ckpt.path))
@@ -230,7 +230,7 @@ class Trainer:
 
     def _header(self, kind: str, **extra) -> dict:
         return {"kind": kind, "config": self.cfg.to_dict(), "vocab": self.corpus.vocab.itos,
-                "level": self.corpus.level, "tokenizer": self.corpus.tokenizer, **extra}
+                "level": self.corpus.level, **self.corpus.tokenizer.meta(), **extra}
 
     def save_last(self) -> None:
         """Collective when several processes train; rank 0 writes."""
@@ -478,6 +478,10 @@ class Trainer:
                    "parameters": self.model.num_parameters(), "stop_reason": self.state.stop_reason,
                    "processes": self.machine.world, "device": str(self.machine.device),
                    "precision": self.machine.precision}
+        for split, loss in (("valid", val), ("test", test)):
+            results.update({f"{split}_{k}": u for k, u in split_units(self.corpus, split, loss).items()})
         (self.run_dir / "results.json").write_text(json.dumps(results, indent=1))
-        self.log(f"best model: valid {name} {v:.2f} | test {name} {te:.2f}  ({self.run_dir})")
+        extra = f" | per word: valid ppl {results['valid_word_ppl']:.2f}, test ppl {results['test_word_ppl']:.2f}" \
+            if "valid_word_ppl" in results else ""
+        self.log(f"best model: valid {name} {v:.2f} | test {name} {te:.2f}{extra}  ({self.run_dir})")
         return results

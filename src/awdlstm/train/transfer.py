@@ -54,14 +54,16 @@ def start_transfer(source: Path, corpus: str, run_dir: Path, sets: list[str], mi
     """A Trainer on ``corpus`` whose model starts from ``source``'s weights, its vocabulary
     moved to the new corpus's. Writes ``transfer.json`` (source, shared and new words, and
     the validation loss before training) into ``run_dir``."""
-    model, vocab, cfg, _ = model_from_checkpoint(source)
+    model, vocab, cfg, ckpt = model_from_checkpoint(source)
     d = cfg.to_dict()
     d["data"]["corpus"] = corpus
     d["distill"] = {}  # a teacher of the old vocabulary cannot teach the new one
     if minutes is not None:
         sets = sets + [f"train.max_minutes={minutes}"]
     new_cfg = with_device(RunConfig.from_dict(apply_overrides(d, sets), where=f"{source} + --set"), device)
-    data = corpus_for(new_cfg, progress)
+    # Subword units stay the source's (the new text is spelled in them); a built vocabulary is the new corpus's.
+    units = ckpt.tokenizer()
+    data = corpus_for(new_cfg, progress, units if units.vocabulary() is not None else None)
     new_itos = data.vocab.itos
     shared = sum(w in vocab.stoi for w in new_itos)
     if not any(w in vocab.stoi for w in new_itos if w != EOS):
