@@ -47,13 +47,21 @@ class Columns:
 
     def __getitem__(self, key) -> torch.Tensor:
         rows, cols = key if isinstance(key, tuple) else (key, slice(None))
-        r = np.arange(self.rows)[rows]
-        c = np.arange(self.start, self.end)[cols]
+        r = _positions(rows, self.rows)
+        c = _positions(cols, self.end - self.start) + self.start
         # Row i of column b is id b * rows + i: (len(r), len(c)) positions, or fewer dims for ints.
         return torch.from_numpy(self.ids[np.add.outer(r, c * self.rows)].astype(np.int64))
 
     def __contains__(self, value: int) -> bool:
         return bool((self[:] == value).any())
+
+
+def _positions(key, n: int) -> np.ndarray:
+    """The positions ``key`` (an int or a slice) picks of ``range(n)``, without building all n."""
+    picked = range(n)[key]  # an IndexError for an int out of range, as for a tensor
+    if isinstance(picked, int):
+        return np.int64(picked)
+    return np.arange(picked.start, picked.stop, picked.step)
 
 
 def batchify(ids, batch_size: int) -> Columns:

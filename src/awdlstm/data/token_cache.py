@@ -20,6 +20,7 @@ the next writer.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import shutil
 import tempfile
@@ -36,7 +37,7 @@ from .tokenizers import Tokenizer
 from .vocab import Vocabulary
 
 FORMAT = "awdlstm-tokens-2"
-REMAP_CHUNK = 1 << 24  # ids mapped at once from provisional to final (64 MB of uint32)
+REMAP_CHUNK = 1 << 22  # ids mapped at once from provisional to final (16 MB of uint32, 32 MB of indices)
 
 
 @dataclass
@@ -153,14 +154,23 @@ def _numericalise(tmp: Path, blocks, tokenizer: Tokenizer, where: dict[str, Path
 
 
 def _remap(path: Path, table: np.ndarray) -> None:
-    """Rewrite a file of provisional uint32 ids through ``table``, chunk by chunk."""
-    prov = np.memmap(path, dtype="<u4", mode="r")
+    """Rewrite a file of provisional uint32 ids through ``table``, chunk by chunk (read, not
+    mapped: the pages of a mapping would count as the process's memory)."""
     out_path = path.with_suffix(".final")
-    with open(out_path, "wb") as out:
-        for start in range(0, len(prov), REMAP_CHUNK):
-            table[prov[start:start + REMAP_CHUNK]].tofile(out)
-    del prov
+    with open(path, "rb") as src, open(out_path, "wb") as out:
+        while (chunk := np.fromfile(src, dtype="<u4", count=REMAP_CHUNK)).size:
+            table[chunk].tofile(out)
     os.replace(out_path, path)
+
+
+def _mapped(file: Path, dtype: np.dtype) -> np.memmap:
+    """The ids of ``file``, memory-mapped read-only. Training reads B columns far apart, a
+    window at a time: the kernel's read-ahead would map megabytes around each, so the
+    mapping is marked for random access (a page per fault)."""
+    ids = np.memmap(file, dtype=dtype, mode="r")
+    if hasattr(mmap, "MADV_RANDOM") and getattr(ids, "_mmap", None) is not None:
+        ids._mmap.madvise(mmap.MADV_RANDOM)
+    return ids
 
 
 @dataclass
@@ -187,7 +197,7 @@ def read_entry(path: Path, memory_map: bool = True) -> Entry | None:
             file = path / f"{s}.bin"
             if file.stat().st_size != stats[s].tokens * dtype.itemsize:
                 return None
-            arrays[s] = np.memmap(file, dtype=dtype, mode="r") if memory_map else np.fromfile(file, dtype=dtype)
+            arrays[s] = _mapped(file, dtype) if memory_map else np.fromfile(file, dtype=dtype)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return Entry(vocab, arrays, stats, meta.get("tokenizer", {}))
