@@ -50,9 +50,11 @@ def tiny_run(tmp_path_factory):
 WORDS = ["<eos>", "<unk>", "the", "company", "said", "it", "would", "buy", "shares", "of", "a", "bank"]
 
 
-def make_model_folder(folder: Path, sets: list[str] = (), vocab: list[str] = WORDS, seed: int = 0) -> Path:
+def make_model_folder(folder: Path, sets: list[str] = (), vocab: list[str] = WORDS, seed: int = 0,
+                      tokenizer=None) -> Path:
     """A model folder holding a freshly initialized model of the tiny preset (with ``sets``)
-    over ``vocab``: no training, for tests of what reads a model."""
+    over ``vocab`` (a subword ``tokenizer``'s own, when given): no training, for tests of
+    what reads a model."""
     import torch
 
     from awdlstm.checkpoints.checkpoint import Checkpoint
@@ -60,6 +62,8 @@ def make_model_folder(folder: Path, sets: list[str] = (), vocab: list[str] = WOR
     from awdlstm.config import build_config
     from awdlstm.model import build_model
 
+    if tokenizer is not None:
+        vocab = tokenizer.vocabulary()
     cfg = build_config("tiny", list(sets))
     torch.manual_seed(seed)
     model = build_model(cfg.model, len(vocab))
@@ -68,5 +72,7 @@ def make_model_folder(folder: Path, sets: list[str] = (), vocab: list[str] = WOR
             if "bias" in name:
                 p.uniform_(-0.5, 0.5)
     meta = {"config": cfg.to_dict(), "vocab": list(vocab), "level": "word", "tokenizer": "split"}
+    if tokenizer is not None:
+        meta.update(tokenizer.meta())
     write_model_folder(Checkpoint(folder, {"model.": model.state_dict()}, meta), folder, "# test model\n")
     return folder

@@ -117,3 +117,45 @@ def test_the_split_tokenizer_of_a_character_corpus_spells_word_boundaries():
     assert tok.tokens("ab c") == ["a", "b", "_", "c"] and tok.token_text("_") == " "
     with pytest.raises(AwdlstmError):
         from_meta({"tokenizer": "bpe"}, "word", "ckpt")  # a subword kind without its model
+
+
+def each_kind(folder, tmp_path):
+    """A tokenizer of each kind: trained bpe and unigram, a SentencePiece file, a tokenizer.json."""
+    import base64
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    bpe = load_corpus(str(folder), tokenizer="bpe", vocab_size=40, progress=False).tokenizer
+    unigram = load_corpus(str(folder), tokenizer="unigram", vocab_size=40, progress=False).tokenizer
+    (tmp_path / "units.model").write_bytes(base64.b64decode(unigram.meta()["tokenizer_model"]["model"]))
+    hf = Tokenizer(models.BPE(unk_token="<unk>"))
+    hf.pre_tokenizer, hf.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    hf.train_from_iterator(text(200, 3).splitlines(), trainers.BpeTrainer(vocab_size=50, special_tokens=["<unk>"],
+                                                                          show_progress=False))
+    hf.save(str(tmp_path / "tokenizer.json"))
+    return {"bpe": bpe, "unigram": unigram,
+            "sentencepiece file": load_corpus(str(folder), tokenizer_model=str(tmp_path / "units.model"),
+                                              progress=False).tokenizer,
+            "tokenizer.json": load_corpus(str(folder), tokenizer_model=str(tmp_path / "tokenizer.json"),
+                                          progress=False).tokenizer}
+
+
+def test_each_kind_round_trips_text_through_a_model_folder_and_serves(folder, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from awdlstm import load
+    from awdlstm.serve.app import create_app
+    from tests.conftest import make_model_folder
+    line = "the alphabet of gammaray betamax"
+    for name, tok in each_kind(folder, tmp_path).items():
+        model = make_model_folder(tmp_path / "models" / name.replace(" ", "-"), tokenizer=tok)
+        lm = load(model)
+        assert lm.tokenizer == tok, name
+        assert lm.tokenizer.decode(lm.tokenizer.tokens(line)) == line, name
+        with TestClient(create_app(lm)) as client:
+            r = client.post("/score", json={"texts": [line, "alpha \u20ac beta"]})
+            assert r.status_code == 200, (name, r.text)
+            rows = r.json()["results"]
+            assert [t["token"] for t in rows[0]["tokens"]][:-1] == lm.tokens(line)
+            if name != "tokenizer.json":  # its BPE spells what it can; '€' is its <unk>
+                assert rows[1]["unk"] == ["\u20ac"], name

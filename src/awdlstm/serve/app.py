@@ -208,7 +208,7 @@ def create_app(predictor: Predictor, max_batch: int = 32, max_wait: float = 0.00
         results = []
         for tok, e, lp in zip(tokens, encoded, logps):
             s = predictor.token_scores(tok, e, lp)
-            results.append({"logprob": s.total, "bits": sum(s.surprisal_bits),
+            results.append({"logprob": s.total, "bits": sum(s.surprisal_bits), "unk": s.unknown,
                             "tokens": [{"token": t, "scored_as": a, "logprob": v, "surprisal_bits": b}
                                        for t, a, v, b in zip(s.tokens, s.scored_as, s.logp, s.surprisal_bits)]})
         return results
