@@ -3,6 +3,7 @@ memory of the first load, the time and memory of a second (cached) load, and the
 memory of a training process after its first batches.
 
     python benchmarks/corpus_load.py [--sizes 50 500] [--source DIR] [--old-src PATH] [--work DIR]
+                                     [--tokenizer bpe|unigram --vocab-size N]
 
 Each corpus is WikiText-2's training text repeated to the size (``--source``: a folder with
 train/valid/test.txt, default ``$AWDLSTM_DATA/wikitext-2``), with WikiText-2's own valid and
@@ -10,6 +11,8 @@ test files. Every figure comes from a fresh process (peak memory is its ``ru_max
 nothing one measurement loaded helps the next. ``--old-src`` names the ``src`` folder of
 another checkout of awdlstm (e.g. ``git worktree add /tmp/old 587694b``: the loader before
 the token cache) to measure the same way on the first corpus, in the same run.
+``--tokenizer`` measures subword units instead of words (the first load then includes
+training the SentencePiece model).
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys, time
-mode, corpus = sys.argv[1], sys.argv[2]
+mode, corpus, kind, size = sys.argv[1], sys.argv[2], sys.argv[4], int(sys.argv[5])
+text = {"tokenizer": kind, "vocab_size": size} if kind else {}
 from awdlstm.data import load_corpus  # (imports torch: not part of the load's time)
 t0 = time.perf_counter()
-c = load_corpus(corpus, progress=False)
+c = load_corpus(corpus, progress=False, **text)
 out = {"seconds": time.perf_counter() - t0, "tokens": int(len(c.train) + len(c.valid) + len(c.test))}
 if mode == "train":
     import torch
     from awdlstm.config import build_config
     from awdlstm.train import Trainer
-    cfg = build_config("tiny", ["train.batch_size=32", "train.bptt=35", "train.threads=1"], corpus)
+    sets = [f"data.tokenizer={kind}", f"data.vocab_size={size}"] if kind else []
+    cfg = build_config("tiny", ["train.batch_size=32", "train.bptt=35", "train.threads=1"] + sets, corpus)
     tr = Trainer(cfg, sys.argv[3], c, progress=False, log=lambda *a: None)
     from awdlstm.data.batching import BPTTIterator
     model, opt = tr.model, tr.optimizer
@@ -66,11 +71,14 @@ def build(source: Path, folder: Path, mb: int) -> float:
     return sum((folder / f"{s}.txt").stat().st_size for s in ("train", "valid", "test")) / 1e6
 
 
+TEXT: tuple[str, int] = ("", 0)  # (tokenizer, vocab_size) from the command line
+
+
 def child(mode: str, corpus: Path, cache: Path, src: str | None, run_dir: Path) -> dict:
     env = {**os.environ, "AWDLSTM_CACHE": str(cache)}
     if src:
         env["PYTHONPATH"] = src
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(corpus), str(run_dir)], env=env,
+    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(corpus), str(run_dir), *map(str, TEXT)], env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{mode} load of {corpus} failed:\n{proc.stderr[-2000:]}")
@@ -100,7 +108,13 @@ def main() -> None:
     ap.add_argument("--source", default=os.path.join(os.environ.get("AWDLSTM_DATA", ""), "wikitext-2"))
     ap.add_argument("--old-src", default=None, help="another checkout's src folder, measured on the first size")
     ap.add_argument("--work", default=None, help="where the corpora and caches go (default: a temp folder)")
+    ap.add_argument("--tokenizer", default="", choices=("", "bpe", "unigram"), help="subword units instead of words")
+    ap.add_argument("--vocab-size", type=int, default=8000, help="with --tokenizer: the pieces")
     args = ap.parse_args()
+    global TEXT
+    if args.tokenizer:
+        TEXT = (args.tokenizer, args.vocab_size)
+        args.old_src = None  # the loader before the token cache had no subword units
     source = Path(args.source)
     if not (source / "train.txt").is_file():
         raise SystemExit(f"--source {source}: no train.txt (set $AWDLSTM_DATA or give --source)")

@@ -98,3 +98,21 @@ def test_training_on_the_memory_mapped_corpus_ends_with_the_in_memory_weights(tm
         weights[name] = trainer.model.state_dict()
     for k in weights["memory"]:
         torch.testing.assert_close(weights["mapped"][k], weights["memory"][k], rtol=0, atol=0, msg=k)
+
+
+def test_two_processes_train_the_same_weights_from_the_mapped_and_the_in_memory_corpus(tmp_path):
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+    folder = write_corpus(tmp_path / "c", TRAIN, TRAIN[:2000], TRAIN[:1000])
+    load_corpus(str(folder), progress=False)  # the cache entry both processes map
+    script = os.path.join(os.path.dirname(__file__), "ddp_corpus.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", script,
+           str(folder), str(tmp_path / "out")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mapped, memory = load_file(str(tmp_path / "out" / "mapped.safetensors")), load_file(str(tmp_path / "out" / "memory.safetensors"))
+    assert mapped.keys() == memory.keys()
+    for k in mapped:
+        torch.testing.assert_close(mapped[k], memory[k], rtol=0, atol=0, msg=k)

@@ -3,10 +3,10 @@
 ASR system's units are the model's.
 
 Why SentencePiece trains the models here: on WikiText-2's training text (10.8 MB, 8,000
-pieces, 2 cores; ``benchmarks/tokenizers.py``) it encoded 11.5 (bpe) and 30.7 (unigram) MB/s
-against Hugging Face ``tokenizers``' 9.4 and 6.0, trained in 0.4 s and 4.0 s against 1.0 s and
-2.7 s, and peaked at 155 / 288 MB of memory against 344 / 441 MB; its ``.model`` files are
-also what ASR toolkits ship. ``tokenizer.json`` files are read by ``tokenizers``.
+pieces, 2 cores, 2026-12-02; ``benchmarks/tokenizers.py``) it encoded 8.9 (bpe) and 24.0
+(unigram) MB/s against Hugging Face ``tokenizers``' 5.0 and 4.5, trained in 0.6 s and 4.6 s
+against 1.2 s and 3.7 s, and peaked at 138 / 268 MB of memory against 404 / 528 MB; its
+``.model`` files are also what ASR toolkits ship. ``tokenizer.json`` files are read by ``tokenizers``.
 
 The vocabulary is the model's pieces in id order. The model's end-of-sentence piece (or
 ``</s>``) is the corpus's ``<eos>`` and its unknown piece ``<unk>``; a model without an
