@@ -57,7 +57,7 @@ def main():
     torch.set_num_threads(args.threads)
     model, vocab, cfg, ckpt = model_from_checkpoint(Path(args.run))
     tmp = Path(tempfile.mkdtemp(prefix="awdlstm-onnx-"))
-    fp32, int8 = export_onnx(model, vocab.itos, *ckpt.text_format(), tmp / "model.onnx", int8=True)
+    fp32, int8 = export_onnx(model, vocab.itos, ckpt.tokenizer(), tmp / "model.onnx", int8=True)
     runtimes = {"onnxruntime fp32": OnnxLM(fp32, args.threads), "onnxruntime int8": OnnxLM(int8, args.threads)}
     data = corpus_for(cfg, progress=False)
     tokens = data.valid[: args.tokens].tolist()
