@@ -10,8 +10,8 @@ from awdlstm.model.layers import KNOBS, LAYERS
 
 @pytest.mark.parametrize("kind, knob", [(k, n) for k, knobs in KNOBS.items() for n in knobs])
 def test_a_knob_needs_its_cell(kind, knob):
-    value = 2 if knob.startswith("mogrifier") else 0.2
-    with pytest.raises(AwdlstmError, match=f"model.{knob}={value} only acts with model.cell='{kind}'.*now model.cell='lstm'"):
+    value = 2 if knob.startswith(("mogrifier", "batchnorm")) else 0.2
+    with pytest.raises(AwdlstmError, match=f"model.{knob}={value} only acts with model.cell=.*'{kind}'.*now model.cell='lstm'"):
         ModelConfig(**{knob: value})
     ModelConfig(cell=kind, **{knob: value})  # with its cell it is fine
     ModelConfig(num_layers=2, layer_cells=["lstm", kind], **{knob: value})  # so is one layer of that kind

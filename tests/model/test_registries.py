@@ -15,7 +15,10 @@ HEAD_SETS = {"softmax": [], "adaptive": ["model.head=adaptive", "model.adaptive_
              "mos": ["model.head=mos", "model.mos_experts=2"]}
 CELL_SETS = {"zoneout": ["model.zoneout_c=0.5"], "recurrent-dropout": ["model.recurrent_dropout=0.2"],
              "output-zoneout": ["model.output_zoneout=0.2"], "cell-dropout": ["model.cell_dropout=0.2"],
-             "variational": ["model.variational_h=0.2"], "mogrifier": ["model.mogrifier_rounds=2"]}
+             "variational": ["model.variational_h=0.2"], "mogrifier": ["model.mogrifier_rounds=2"],
+             "gru": ["model.zoneout_h=0.2"], "rnn": ["model.zoneout_h=0.2"], "layernorm-lstm": ["model.zoneout_c=0.2"],
+             "batchnorm-lstm": ["model.zoneout_h=0.1"]}
+STATE_SIZES = {"output-zoneout": 3, "gru": 1, "rnn": 1, "batchnorm-lstm": 3}
 
 
 @pytest.mark.parametrize("cell", list(LAYERS))
@@ -25,7 +28,7 @@ def test_each_layer_kind_is_a_recurrent_layer(cell):
     for layer in model.layers:
         assert isinstance(layer, RecurrentLayer)
         state = layer.init_state(3)
-        assert len(state) == layer.state_size == (3 if cell == "output-zoneout" else 2)
+        assert len(state) == layer.state_size == STATE_SIZES.get(cell, 2)
         assert all(t.shape == (1, 3, layer.hidden_size) and not t.any() for t in state)
     model.eval()
     x = torch.randn(5, 3, model.layers[0].input_size)

@@ -31,9 +31,14 @@ class ModelConfig(Validated):
     weight_drop: float = param(0.5, "p_w: DropConnect on every layer's hidden-to-hidden matrix", "prob")
     locked_dropout: bool = param(True, "share dropout masks over time (False: fresh mask per step, Zaremba)")
     layer_cells: list[str] = param([], "a cell kind per layer, overriding `cell` (empty: `cell` everywhere)")
-    zoneout_c: float = param(0.0, "zoneout probability on the cell state (cell 'zoneout')", "prob")
-    zoneout_h: float = param(0.0, "zoneout probability on the hidden state (cell 'zoneout')", "prob")
-    recurrent_dropout: float = param(0.0, "Semeniuta dropout of the cell update (cell 'recurrent-dropout')", "prob")
+    zoneout_c: float = param(0.0, "zoneout probability on the cell state (cells 'zoneout', 'layernorm-lstm', "
+                             "'batchnorm-lstm')", "prob")
+    zoneout_h: float = param(0.0, "zoneout probability on the hidden state (cells 'zoneout', 'gru', 'rnn', "
+                             "'layernorm-lstm', 'batchnorm-lstm')", "prob")
+    recurrent_dropout: float = param(0.0, "Semeniuta dropout of the cell update (cell 'recurrent-dropout'), or of "
+                                     "the GRU's candidate (cell 'gru')", "prob")
+    batchnorm_steps: int = param(0, "cell 'batchnorm-lstm': time steps with statistics of their own; later steps "
+                                 "use the last one's (0: 100)", "nonneg")
     cell_dropout: float = param(0.0, "dropout of the new cell state (cell 'cell-dropout')", "prob")
     output_zoneout: float = param(0.0, "zoneout of the output gate, the paper's variant (cell 'output-zoneout')", "prob")
     variational_x: float = param(0.0, "Gal dropout on each layer's input, one mask per sequence (cell 'variational')", "prob")
@@ -58,12 +63,12 @@ class ModelConfig(Validated):
                 if cell not in LAYERS:
                     raise AwdlstmError(f"model.{key}={cell!r} is not valid; choose from: {', '.join(LAYERS)}")
         used = self.layer_cells or [self.cell]
-        for kind, knobs in KNOBS.items():
-            for knob in knobs:
-                if getattr(self, knob) > 0 and not any(knob in KNOBS.get(c, ()) for c in used):
-                    now = f"model.layer_cells={used}" if self.layer_cells else f"model.cell={self.cell!r}"
-                    raise AwdlstmError(f"model.{knob}={getattr(self, knob)} only acts with model.cell={kind!r} "
-                                       f"(or a layer of that kind in model.layer_cells); now {now}")
+        for knob in dict.fromkeys(k for knobs in KNOBS.values() for k in knobs):
+            if getattr(self, knob) > 0 and not any(knob in KNOBS.get(c, ()) for c in used):
+                kinds = " or ".join(repr(k) for k, knobs in KNOBS.items() if knob in knobs)
+                now = f"model.layer_cells={used}" if self.layer_cells else f"model.cell={self.cell!r}"
+                raise AwdlstmError(f"model.{knob}={getattr(self, knob)} only acts with model.cell={kinds} "
+                                   f"(or a layer of such a kind in model.layer_cells); now {now}")
         if self.head not in HEADS:
             raise AwdlstmError(f"model.head={self.head!r} is not valid; choose one of: {', '.join(HEADS)}")
         for name, head in HEADS.items():

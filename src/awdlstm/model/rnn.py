@@ -1,0 +1,65 @@
+"""The plain tanh RNN (Elman), with zoneout on h:
+
+    h̃ = tanh(W_ih x + b_ih + W_hh h_{t-1} + b_hh),   h_t = h̃ + d ⊙ (h_{t-1} - h̃)   (zoneout.py)
+
+Without zoneout the layer is PyTorch's fused ``nn.RNN``; weight drop (DropConnect on W_hh)
+is one mask per forward either way. The per-step path is TorchScript; the state is (h,).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from .masks import Columns, no_autocast
+from .recurrent import RecurrentLayer
+from .script import script
+from .zoneout import draw_zone
+
+
+@script
+def rnn_steps(xproj: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, h: torch.Tensor,
+              zone: Optional[torch.Tensor], z_p: float):
+    """xproj (T, B, H) = x W_ih^T + b_ih, w_hh (H, H), b_hh (H), h (B, H); zoneout mask
+    (T, B, H) or the constant z_p -> outputs (T, B, H), h_T."""
+    outs = []
+    for t in range(xproj.size(0)):
+        new = torch.tanh(xproj[t] + torch.addmm(b_hh, h, w_hh.t()))
+        if zone is not None:
+            new = new + zone[t] * (h - new)
+        elif z_p > 0.0:
+            new = new + z_p * (h - new)
+        h = new
+        outs.append(h)
+    return torch.stack(outs), h
+
+
+class RNNLayer(RecurrentLayer):
+    state_size = 1
+    exportable = False
+
+    def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0, zoneout_h: float = 0.0):
+        super().__init__(input_size, hidden_size, weight_drop)
+        self.rnn = nn.RNN(input_size, hidden_size, nonlinearity="tanh")
+        self.zoneout_h = zoneout_h
+
+    def forward(self, x: torch.Tensor, state, columns: Columns | None = None):
+        """x (T, B, input_size), state (h,) (1, B, H) -> output (T, B, H), (h_T,)."""
+        r = self.rnn
+        dtype = r.weight_hh_l0.dtype
+        h0 = state[0].to(dtype)
+        w_hh = self.dropped(r.weight_hh_l0)
+        with no_autocast(x.device):
+            x = x.to(dtype)
+            if not self.zoneout_h:
+                out, h = functional_call(r, {"weight_hh_l0": w_hh}, (x, h0)) if w_hh is not r.weight_hh_l0 \
+                    else r(x, h0)
+                return out, (h,)
+            T, B, _ = x.shape
+            xproj = torch.addmm(r.bias_ih_l0, x.reshape(T * B, -1), r.weight_ih_l0.t()).view(T, B, -1)
+            zone = draw_zone(self.zoneout_h, self.training, T, B, self.hidden_size, x.device, dtype, columns)
+            out, h = rnn_steps(xproj, w_hh, r.bias_hh_l0, h0[0], zone.mask, zone.p)
+        return out, (h.unsqueeze(0),)
