@@ -17,14 +17,18 @@ SHAPES = {
 }
 
 
-class PlainLM(nn.Module):
-    """Embedding -> stacked nn.LSTM (sizes as AWD-LSTM, tied) -> decoder; no regularizer."""
+RNNS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
-    def __init__(self, vocab: int, emb: int, hidden: int, layers: int):
+
+class PlainLM(nn.Module):
+    """Embedding -> stacked nn.LSTM (or nn.GRU, nn.RNN: ``kind``; sizes as AWD-LSTM, tied)
+    -> decoder; no regularizer."""
+
+    def __init__(self, vocab: int, emb: int, hidden: int, layers: int, kind: str = "lstm"):
         super().__init__()
         self.embedding = nn.Embedding(vocab, emb)
         sizes = [emb] + [hidden] * (layers - 1) + [emb]
-        self.rnns = nn.ModuleList(nn.LSTM(sizes[i], sizes[i + 1]) for i in range(layers))
+        self.rnns = nn.ModuleList(RNNS[kind](sizes[i], sizes[i + 1]) for i in range(layers))
         self.decoder = nn.Linear(emb, vocab)
         self.decoder.weight = self.embedding.weight
 

@@ -6,7 +6,11 @@ Variants (see VARIANTS): ``awd`` = every AWD regularizer on (embedding, locked a
 drop, AR/TAR) on the fused kernel; ``zoneout`` = the per-step zoneout layer (z_c 0.5, z_h
 0.05) and nothing else; ``awd-zoneout`` = zoneout with every AWD regularizer; ``mos`` and
 ``mogrifier`` = the mixture-of-softmaxes head (15 experts) and the Mogrifier cell (5 rounds),
-each with every AWD regularizer.
+each with every AWD regularizer. The zoneout paper's other cells, each alone and against
+PyTorch's fused cell of its kind (``plain-gru``, ``plain-rnn``; else ``plain``, nn.LSTM):
+``gru`` (fused), ``gru-zoneout`` (z_h 0.1), ``gru-dropout`` (recurrent dropout 0.25),
+``rnn-zoneout`` (z_h 0.1), ``layernorm-lstm``, ``batchnorm-lstm`` and ``batchnorm-zoneout``
+(z_c 0.5, z_h 0.05).
 Targets: awd >= 0.95x plain on both shapes; zoneout >= 0.85x (small) and >= 0.75x (awd-ptb).
 """
 
@@ -39,7 +43,15 @@ VARIANTS = {
     # the Mogrifier cell with 5 rounds.
     "mos": {"head": "mos", "mos_experts": 15, "dropout_latent": 0.29},
     "mogrifier": {"cell": "mogrifier", "mogrifier_rounds": 5},
+    "gru": {**NO_REG, "cell": "gru", "ar_tar": False},
+    "gru-zoneout": {**NO_REG, "cell": "gru", "zoneout_h": 0.1, "ar_tar": False},
+    "gru-dropout": {**NO_REG, "cell": "gru", "recurrent_dropout": 0.25, "ar_tar": False},
+    "rnn-zoneout": {**NO_REG, "cell": "rnn", "zoneout_h": 0.1, "ar_tar": False},
+    "layernorm-lstm": {**NO_REG, "cell": "layernorm-lstm", "ar_tar": False},
+    "batchnorm-lstm": {**NO_REG, "cell": "batchnorm-lstm", "ar_tar": False},
+    "batchnorm-zoneout": {**NO_REG, "cell": "batchnorm-lstm", "zoneout_c": 0.5, "zoneout_h": 0.05, "ar_tar": False},
 }
+BASE = {v: ("plain-gru" if v.startswith("gru") else "plain-rnn" if v.startswith("rnn") else "plain") for v in VARIANTS}
 
 
 def awd_step(emb, hidden, layers, ar_tar=True, **overrides):
@@ -56,8 +68,8 @@ def awd_step(emb, hidden, layers, ar_tar=True, **overrides):
     return train_step_fn(model, forward, V, B, BPTT)
 
 
-def plain_step(emb, hidden, layers):
-    model = PlainLM(V, emb, hidden, layers).train()
+def plain_step(emb, hidden, layers, kind="lstm"):
+    model = PlainLM(V, emb, hidden, layers, kind).train()
     return train_step_fn(model, lambda x, y: F.cross_entropy(model(x).view(-1, V), y.view(-1)), V, B, BPTT)
 
 
@@ -72,13 +84,17 @@ def main():
     for shape in args.shapes:
         emb, hidden, layers = SHAPES[shape]
         steps = {"plain": plain_step(emb, hidden, layers)}
+        for kind in ("gru", "rnn"):
+            if any(BASE[v] == f"plain-{kind}" for v in args.variants):
+                steps[f"plain-{kind}"] = plain_step(emb, hidden, layers, kind)
         for v in args.variants:
             steps[v] = awd_step(emb, hidden, layers, **VARIANTS[v])
         times = interleaved(steps, reps=args.reps)
         for name, ts in times.items():
             tps = B * BPTT / statistics.median(ts)
-            rel = "" if name == "plain" else f"  {ratio(times, name, 'plain'):.3f}x plain"
-            print(f"{shape:8s} {name:10s} {tps:9.0f} tokens/s{rel}")
+            base = BASE.get(name)
+            rel = f"  {ratio(times, name, base):.3f}x {base}" if base else ""
+            print(f"{shape:8s} {name:18s} {tps:9.0f} tokens/s{rel}")
 
 
 if __name__ == "__main__":
