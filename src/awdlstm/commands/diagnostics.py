@@ -11,24 +11,40 @@ from ..runtime.machine import resolve_device
 from .common import Device, folder, load
 
 
-@command("gradflow", help="||dL/dh_t|| through time: tanh RNN vs LSTM, clipping, W_h products")
-def gradflow_cmd(run: Annotated[str | None, Arg("take the LSTM from this checkpoint's first layer (default: "
-                                                "fresh weights)")] = None,
-                 steps: Annotated[int, Arg("sequence length")] = 50,
+@command("gradflow", help="||dL/dh_t|| (and ||dL/dc_t||) through time: tanh RNN vs LSTM, clipping, W_h products; "
+                          "with --compare, one cell under each regularizer (the zoneout paper's figure); with --run, "
+                          "a trained model's own first layer")
+def gradflow_cmd(run: Annotated[str | None, Arg("a trained run: its first layer as it is, its own cell and "
+                                                "regularizer")] = None,
+                 steps: Annotated[int | None, Arg("sequence length (default: 50; 200 with --compare or --run)")] = None,
                  hidden: Annotated[int, Arg("hidden size of the fresh cells")] = 100,
                  clip: Annotated[float, Arg("gradient-norm clip of the clipped curve")] = 1.0,
+                 cell: Annotated[str, Arg("with --compare: the cell family", choices=("lstm", "gru", "rnn",
+                                                                                       "layernorm-lstm"))] = "lstm",
+                 compare: Annotated[list[str], Arg("regularizers to compare on one cell: none, zoneout, "
+                                                   "recurrent-dropout, variational, batchnorm, batchnorm+zoneout",
+                                                   nargs="+", metavar="REG")] = (),
                  out: Annotated[str, Arg("plot file")] = "gradflow.png",
                  log=print, device: Device = None) -> dict:
-    from ..diagnostics.gradflow import format_table, gradflow, lstm_cell_from_model, plot_gradflow
+    from ..diagnostics import gradflow as g
+    steps = steps if steps is not None else (200 if compare or run else 50)
     if steps < 2 or hidden < 1 or clip <= 0:
         raise AwdlstmError(f"--steps {steps} --hidden {hidden} --clip {clip}: need steps >= 2, hidden >= 1, clip > 0")
-    lstm = None
-    if run:
-        model, _, _, _ = load(run, "cpu")
-        lstm = lstm_cell_from_model(model)
-    curves = gradflow(steps=steps, hidden=hidden, clip=clip, lstm=lstm, device=resolve_device(device))
-    log(format_table(curves))
-    plot_gradflow(curves, out)
+    if run and compare:
+        raise AwdlstmError("--run reads a trained model's own layer; --compare builds fresh ones: give one")
+    if compare or run:
+        if run:
+            model, _, _, _ = load(run, "cpu")
+            curves, title = g.run_layer_norms(model, steps), f"Gradient flow through the first layer of {run}"
+        else:
+            curves, title = g.compare_regularizers(cell, list(compare), steps, hidden), \
+                f"Gradient flow through one {cell} layer, {steps} steps"
+        log(g.format_state_table(curves))
+        g.plot_state_norms(curves, out, title)
+    else:
+        curves = g.gradflow(steps=steps, hidden=hidden, clip=clip, device=resolve_device(device))
+        log(g.format_table(curves))
+        g.plot_gradflow(curves, out)
     log(f"plot: {out}")
     return curves
 
