@@ -28,7 +28,7 @@ LAYERS = [
     ["config"],  # the whole RunConfig that checkpoints store: data's, model's, train's sections
     ["checkpoints", "runtime"],  # checkpoint, run-folder, model-folder I/O; device, precision, kernels
     ["train", "evaluation", "inference"],
-    ["serve", "export", "classify", "diagnostics", "__init__"],  # __init__: the package's Python face
+    ["serve", "export", "classify", "pixels", "diagnostics", "__init__"],  # __init__: the package's Python face
     ["commands"],  # one function per command, over the parts below
     ["cli"],  # the parser, generated from the commands' signatures
 ]

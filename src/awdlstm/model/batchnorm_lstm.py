@@ -29,7 +29,7 @@ from torch import nn
 
 from .masks import Columns, no_autocast
 from .recurrent import RecurrentLayer
-from .script import script
+from .script import interpreted, script
 from .zoneout import draw_zone
 
 EPS = 1e-5
@@ -143,7 +143,7 @@ class BatchNormLSTMLayer(RecurrentLayer):
         T, B, _ = x.shape
         H, dtype = self.hidden_size, self.weight_hh.dtype
         slots = self._slots(T, state[2][0, :, 0])  # (T, B)
-        with no_autocast(x.device):
+        with no_autocast(x.device), interpreted():
             xw = torch.matmul(x.to(dtype), self.weight_ih.t())  # (T, B, 4H)
             if self.training:
                 mx, vx = xw.mean(1, keepdim=True), xw.var(1, unbiased=False, keepdim=True)  # (T, 1, 4H) per step

@@ -22,7 +22,7 @@ from torch.func import functional_call
 
 from .masks import Columns, no_autocast
 from .recurrent import RecurrentLayer
-from .script import script
+from .script import interpreted, script
 from .zoneout import draw_zone, keep_mask
 
 
@@ -68,7 +68,7 @@ class GRULayer(RecurrentLayer):
         dtype = g.weight_hh_l0.dtype
         h0 = state[0].to(dtype)
         w_hh = self.dropped(g.weight_hh_l0)
-        with no_autocast(x.device):
+        with no_autocast(x.device), interpreted():
             x = x.to(dtype)
             if not self.zoneout_h and not (self.training and self.recurrent_dropout):
                 out, h = functional_call(g, {"weight_hh_l0": w_hh}, (x, h0)) if w_hh is not g.weight_hh_l0 \

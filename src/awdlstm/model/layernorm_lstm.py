@@ -20,7 +20,7 @@ from torch import nn
 
 from .masks import Columns, no_autocast
 from .recurrent import RecurrentLayer
-from .script import script
+from .script import interpreted, script
 from .zoneout import draw_zone
 
 EPS = 1e-5
@@ -74,7 +74,7 @@ class LayerNormLSTMLayer(RecurrentLayer):
         """x (T, B, input_size), state (h, c) each (1, B, H) -> output (T, B, H), (h_T, c_T)."""
         T, B, _ = x.shape
         H, dtype = self.hidden_size, self.weight_hh.dtype
-        with no_autocast(x.device):
+        with no_autocast(x.device), interpreted():
             xn = self.ln_x(torch.matmul(x.to(dtype), self.weight_ih.t())) + self.bias  # (T, B, 4H)
             zc = draw_zone(self.zoneout_c, self.training, T, B, H, x.device, dtype, columns)
             zh = draw_zone(self.zoneout_h, self.training, T, B, H, x.device, dtype, columns)

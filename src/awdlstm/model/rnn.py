@@ -16,7 +16,7 @@ from torch.func import functional_call
 
 from .masks import Columns, no_autocast
 from .recurrent import RecurrentLayer
-from .script import script
+from .script import interpreted, script
 from .zoneout import draw_zone
 
 
@@ -52,7 +52,7 @@ class RNNLayer(RecurrentLayer):
         dtype = r.weight_hh_l0.dtype
         h0 = state[0].to(dtype)
         w_hh = self.dropped(r.weight_hh_l0)
-        with no_autocast(x.device):
+        with no_autocast(x.device), interpreted():
             x = x.to(dtype)
             if not self.zoneout_h:
                 out, h = functional_call(r, {"weight_hh_l0": w_hh}, (x, h0)) if w_hh is not r.weight_hh_l0 \

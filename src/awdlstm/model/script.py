@@ -15,3 +15,12 @@ def script(fn):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated", category=DeprecationWarning)
         return torch.jit.script(fn)
+
+
+def interpreted():
+    """Run scripted functions without the graph executor's optimizations: it differentiates
+    a function's first call by autograd and later calls by its own derivative formulas, so
+    results change after the first call (a resumed run would not reproduce an uninterrupted
+    one); without them every call is the first, and on CPU measured no slower (GRU 70 x 20 x
+    256: 70 vs 78 ms per forward and backward)."""
+    return torch.jit.optimized_execution(False)
