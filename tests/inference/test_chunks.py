@@ -16,7 +16,10 @@ CELL_SETS = {"zoneout": ["model.zoneout_c=0.5", "model.zoneout_h=0.1"],
              "recurrent-dropout": ["model.recurrent_dropout=0.3"], "output-zoneout": ["model.output_zoneout=0.4"],
              "cell-dropout": ["model.cell_dropout=0.3"], "variational": ["model.variational_h=0.3",
                                                                            "model.variational_x=0.2"],
-             "mogrifier": ["model.mogrifier_rounds=3"]}
+             "mogrifier": ["model.mogrifier_rounds=3"],
+             "gru": ["model.zoneout_h=0.2", "model.recurrent_dropout=0.2"], "rnn": ["model.zoneout_h=0.3"],
+             "layernorm-lstm": ["model.zoneout_c=0.3", "model.zoneout_h=0.1"],
+             "batchnorm-lstm": ["model.zoneout_h=0.1", "model.batchnorm_steps=5"]}  # steps 5.. share statistics
 TEXT = "the company said it would buy shares of a bank the company said it would buy the bank"
 
 

@@ -62,8 +62,9 @@ def gru_reference(x, w_ih, w_hh, b_ih, b_hh, h, zone, keep):
 
 def gru_layer_run(x, w_ih, w_hh, b_ih, b_hh, h, zone, keep):
     xproj = x @ w_ih.T + b_ih
-    z_mask, z_p = (zone, 0.0) if torch.is_tensor(zone) else (None, float(zone))
-    return gru_steps(xproj, w_hh, b_hh, h, z_mask, z_p, keep)[0]
+    dense = torch.ones(T, B, H, dtype=D)
+    return gru_steps(xproj, w_hh, b_hh, h, zone if torch.is_tensor(zone) else dense * zone,
+                     dense if keep is None else keep)[0]
 
 
 @pytest.mark.parametrize("zone, keep", [(0.0, None), ("mask", None), (0.3, None), ("mask", "keep")])
@@ -113,8 +114,8 @@ def test_rnn_steps_equal_the_hand_reference(zone):
     zone = mask(0.3, 1) if zone == "mask" else zone
 
     def run(x, w_ih, w_hh, b_ih, b_hh, h):
-        z_mask, z_p = (zone, 0.0) if torch.is_tensor(zone) else (None, float(zone))
-        return rnn_steps(x @ w_ih.T + b_ih, w_hh, b_hh, h, z_mask, z_p)[0]
+        return rnn_steps(x @ w_ih.T + b_ih, w_hh, b_hh, h, zone if torch.is_tensor(zone) else
+                         torch.full((T, B, H), zone, dtype=D))[0]
     args = [rand(T, B, I, seed=3), rand(H, I, seed=4), rand(H, H, seed=5), rand(H, seed=6), rand(H, seed=7),
             rand(B, H, seed=8)]
     assert_same(grads(run, *args), grads(lambda *a: rnn_reference(*a, zone), *args))

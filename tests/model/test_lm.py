@@ -84,7 +84,7 @@ def test_paper_parameter_counts():
 
 
 @pytest.mark.parametrize("bad", [dict(dropout_emb=1.0), dict(weight_drop=-0.1), dict(emb_size=0),
-                                 dict(num_layers=-1), dict(cell="gru")])
+                                 dict(num_layers=-1), dict(cell="transformer")])
 def test_bad_config_values_are_clear_errors(bad):
     with pytest.raises(AwdlstmError) as e:
         ModelConfig(**bad)

@@ -14,8 +14,6 @@ TorchScript; the state is (h,).
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -28,9 +26,11 @@ from .zoneout import draw_zone, keep_mask
 
 @script
 def gru_steps(xproj: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, h: torch.Tensor,
-              zone: Optional[torch.Tensor], z_p: float, keep: Optional[torch.Tensor]):
-    """xproj (T, B, 3H) = x W_ih^T + b_ih, w_hh (3H, H), b_hh (3H), h (B, H); zoneout mask
-    (T, B, H) or the constant z_p; candidate keep mask (T, B, H) -> outputs (T, B, H), h_T."""
+              zone: torch.Tensor, keep: torch.Tensor):
+    """xproj (T, B, 3H) = x W_ih^T + b_ih, w_hh (3H, H), b_hh (3H), h (B, H); zone (T, B, H):
+    the zoneout mask, or z everywhere at evaluation; keep (T, B, H): the candidate's dropout
+    mask (ones at evaluation) -> outputs (T, B, H), h_T. No optional argument, so that the
+    exporter turns the loop into an ONNX Loop."""
     H = h.size(1)
     outs = []
     for t in range(xproj.size(0)):
@@ -38,22 +38,15 @@ def gru_steps(xproj: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, h: to
         gh = torch.addmm(b_hh, h, w_hh.t())
         r = torch.sigmoid(gx[:, :H] + gh[:, :H])
         z = torch.sigmoid(gx[:, H:2 * H] + gh[:, H:2 * H])
-        n = torch.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:])
-        if keep is not None:
-            n = n * keep[t]
+        n = torch.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:]) * keep[t]
         new = n + z * (h - n)
-        if zone is not None:
-            new = new + zone[t] * (h - new)
-        elif z_p > 0.0:
-            new = new + z_p * (h - new)
-        h = new
+        h = new + zone[t] * (h - new)
         outs.append(h)
     return torch.stack(outs), h
 
 
 class GRULayer(RecurrentLayer):
     state_size = 1
-    exportable = False
 
     def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0, zoneout_h: float = 0.0,
                  recurrent_dropout: float = 0.0):
@@ -77,7 +70,21 @@ class GRULayer(RecurrentLayer):
             T, B, _ = x.shape
             H = self.hidden_size
             xproj = torch.addmm(g.bias_ih_l0, x.reshape(T * B, -1), g.weight_ih_l0.t()).view(T, B, -1)
-            zone = draw_zone(self.zoneout_h, self.training, T, B, H, x.device, dtype, columns)
+            zone = draw_zone(self.zoneout_h, self.training, T, B, H, x.device, dtype, columns).dense((T, B, H), xproj)
             keep = keep_mask(self.recurrent_dropout, self.training, T, B, H, x.device, dtype, columns)
-            out, h = gru_steps(xproj, w_hh, g.bias_hh_l0, h0[0], zone.mask, zone.p, keep)
+            out, h = gru_steps(xproj, w_hh, g.bias_hh_l0, h0[0], zone, xproj.new_ones(T, B, H) if keep is None else keep)
+        return out, (h.unsqueeze(0),)
+
+    def export_forward(self, x: torch.Tensor, state):
+        """The evaluation forward in exportable operations: the fused cell, or with zoneout the
+        scripted loop at its expectation (an ONNX Loop over a dynamic T)."""
+        g = self.gru
+        h0 = state[0]
+        if not self.zoneout_h:
+            out, h = g(x, h0)
+            return out, (h,)
+        T, B, _ = x.shape
+        xproj = torch.addmm(g.bias_ih_l0, x.reshape(T * B, -1), g.weight_ih_l0.t()).view(T, B, -1)
+        ones = torch.ones_like(xproj[:, :, :self.hidden_size])
+        out, h = gru_steps(xproj, g.weight_hh_l0, g.bias_hh_l0, h0[0], ones * self.zoneout_h, ones)
         return out, (h.unsqueeze(0),)

@@ -8,8 +8,6 @@ is one mask per forward either way. The per-step path is TorchScript; the state 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -22,24 +20,19 @@ from .zoneout import draw_zone
 
 @script
 def rnn_steps(xproj: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, h: torch.Tensor,
-              zone: Optional[torch.Tensor], z_p: float):
-    """xproj (T, B, H) = x W_ih^T + b_ih, w_hh (H, H), b_hh (H), h (B, H); zoneout mask
-    (T, B, H) or the constant z_p -> outputs (T, B, H), h_T."""
+              zone: torch.Tensor):
+    """xproj (T, B, H) = x W_ih^T + b_ih, w_hh (H, H), b_hh (H), h (B, H); zone (T, B, H): the
+    zoneout mask, or z everywhere at evaluation -> outputs (T, B, H), h_T."""
     outs = []
     for t in range(xproj.size(0)):
         new = torch.tanh(xproj[t] + torch.addmm(b_hh, h, w_hh.t()))
-        if zone is not None:
-            new = new + zone[t] * (h - new)
-        elif z_p > 0.0:
-            new = new + z_p * (h - new)
-        h = new
+        h = new + zone[t] * (h - new)
         outs.append(h)
     return torch.stack(outs), h
 
 
 class RNNLayer(RecurrentLayer):
     state_size = 1
-    exportable = False
 
     def __init__(self, input_size: int, hidden_size: int, weight_drop: float = 0.0, zoneout_h: float = 0.0):
         super().__init__(input_size, hidden_size, weight_drop)
@@ -61,5 +54,18 @@ class RNNLayer(RecurrentLayer):
             T, B, _ = x.shape
             xproj = torch.addmm(r.bias_ih_l0, x.reshape(T * B, -1), r.weight_ih_l0.t()).view(T, B, -1)
             zone = draw_zone(self.zoneout_h, self.training, T, B, self.hidden_size, x.device, dtype, columns)
-            out, h = rnn_steps(xproj, w_hh, r.bias_hh_l0, h0[0], zone.mask, zone.p)
+            out, h = rnn_steps(xproj, w_hh, r.bias_hh_l0, h0[0], zone.dense(xproj.shape, xproj))
+        return out, (h.unsqueeze(0),)
+
+    def export_forward(self, x: torch.Tensor, state):
+        """The evaluation forward in exportable operations: the fused cell, or with zoneout the
+        scripted loop at its expectation (an ONNX Loop over a dynamic T)."""
+        r = self.rnn
+        h0 = state[0]
+        if not self.zoneout_h:
+            out, h = r(x, h0)
+            return out, (h,)
+        T, B, _ = x.shape
+        xproj = torch.addmm(r.bias_ih_l0, x.reshape(T * B, -1), r.weight_ih_l0.t()).view(T, B, -1)
+        out, h = rnn_steps(xproj, r.weight_hh_l0, r.bias_hh_l0, h0[0], torch.full_like(xproj, self.zoneout_h))
         return out, (h.unsqueeze(0),)

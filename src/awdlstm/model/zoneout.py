@@ -21,6 +21,10 @@ class Zone(NamedTuple):
     mask: Optional[torch.Tensor]  # (T, B, H) of 0/1 in training, else None
     p: float  # the constant at evaluation (0: no zoneout)
 
+    def dense(self, shape, like: torch.Tensor) -> torch.Tensor:
+        """The mask, or the constant as a tensor of ``shape`` (like ``like``'s dtype and device)."""
+        return self.mask if self.mask is not None else like.new_full(tuple(shape), self.p)
+
 
 def draw_zone(p: float, training: bool, T: int, B: int, H: int, device, dtype,
               columns: Columns | None = None) -> Zone:
