@@ -133,10 +133,17 @@ class BatchNormLSTMLayer(RecurrentLayer):
     def _update(self, name: str, means: torch.Tensor, variances: torch.Tensor, slots: list[int]) -> None:
         """Fold one forward's per-step batch statistics (T, F) into the population averages of
         their ``slots``, in step order."""
-        mean, var = getattr(self, f"mean_{name}"), getattr(self, f"var_{name}")
-        for t, s in enumerate(slots):
-            mean[s].lerp_(means[t].to(mean.dtype), MOMENTUM)
-            var[s].lerp_(variances[t].to(var.dtype), MOMENTUM)
+        last = self.max_steps - 1
+        head = sum(s < last for s in slots)  # steps with a slot of their own: the first ones
+        for buf, stats in ((getattr(self, f"mean_{name}"), means), (getattr(self, f"var_{name}"), variances)):
+            stats = stats.to(buf.dtype)
+            if head:  # one update each, all at once
+                idx = torch.tensor(slots[:head], device=buf.device)
+                buf[idx] = buf[idx] * (1 - MOMENTUM) + stats[:head] * MOMENTUM
+            k = len(slots) - head
+            if k:  # k updates of the last slot in step order: (1 - m)^k b + sum_j m (1 - m)^(k-1-j) x_j
+                w = MOMENTUM * (1 - MOMENTUM) ** torch.arange(k - 1, -1, -1, device=buf.device, dtype=buf.dtype)
+                buf[last] = buf[last] * (1 - MOMENTUM) ** k + (w.unsqueeze(1) * stats[head:]).sum(0)
 
     def forward(self, x: torch.Tensor, state, columns: Columns | None = None):
         """x (T, B, input_size), state (h, c, n) each (1, B, H) -> output (T, B, H), (h_T, c_T, n + T)."""
