@@ -30,7 +30,7 @@ from torch import nn
 from .masks import Columns, no_autocast
 from .recurrent import RecurrentLayer
 from .script import interpreted, script
-from .zoneout import draw_zone
+from .zoneout import draw_zone, zoneout_step
 
 EPS = 1e-5
 MOMENTUM = 0.1
@@ -81,15 +81,7 @@ def batchnorm_lstm_steps(xn: torch.Tensor, w_hh: torch.Tensor, h: torch.Tensor, 
         nc, m2, v2 = _bn(cn, g_c, b_c, None if pop_c_mean is None else pop_c_mean[t],
                          None if pop_c_var is None else pop_c_var[t], eps)
         hn = o * torch.tanh(nc)
-        if zone_c is not None:
-            cn = cn + zone_c[t] * (c - cn)
-        elif zc_p > 0.0:
-            cn = cn + zc_p * (c - cn)
-        if zone_h is not None:
-            hn = hn + zone_h[t] * (h - hn)
-        elif zh_p > 0.0:
-            hn = hn + zh_p * (h - hn)
-        c, h = cn, hn
+        c, h = zoneout_step(cn, c, zone_c, t, zc_p), zoneout_step(hn, h, zone_h, t, zh_p)
         outs.append(h)
         hm.append(m1)
         hv.append(v1)

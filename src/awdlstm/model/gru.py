@@ -59,25 +59,26 @@ class GRULayer(RecurrentLayer):
         recurrence runs in the weights' dtype (float32) even under autocast."""
         g = self.gru
         dtype = g.weight_hh_l0.dtype
-        h0 = state[0].to(dtype)
-        w_hh = self.dropped(g.weight_hh_l0)
         with no_autocast(x.device), interpreted():
-            x = x.to(dtype)
-            if not self.zoneout_h and not (self.training and self.recurrent_dropout):
+            x, h0 = x.to(dtype), state[0].to(dtype)
+            if not self.training:
+                return self.export_forward(x, (h0,))
+            w_hh = self.dropped(g.weight_hh_l0)
+            if not self.zoneout_h and not self.recurrent_dropout:
                 out, h = functional_call(g, {"weight_hh_l0": w_hh}, (x, h0)) if w_hh is not g.weight_hh_l0 \
                     else g(x, h0)
                 return out, (h,)
             T, B, _ = x.shape
             H = self.hidden_size
             xproj = torch.addmm(g.bias_ih_l0, x.reshape(T * B, -1), g.weight_ih_l0.t()).view(T, B, -1)
-            zone = draw_zone(self.zoneout_h, self.training, T, B, H, x.device, dtype, columns).dense((T, B, H), xproj)
-            keep = keep_mask(self.recurrent_dropout, self.training, T, B, H, x.device, dtype, columns)
+            zone = draw_zone(self.zoneout_h, True, T, B, H, x.device, dtype, columns).dense((T, B, H), xproj)
+            keep = keep_mask(self.recurrent_dropout, True, T, B, H, x.device, dtype, columns)
             out, h = gru_steps(xproj, w_hh, g.bias_hh_l0, h0[0], zone, xproj.new_ones(T, B, H) if keep is None else keep)
         return out, (h.unsqueeze(0),)
 
     def export_forward(self, x: torch.Tensor, state):
-        """The evaluation forward in exportable operations: the fused cell, or with zoneout the
-        scripted loop at its expectation (an ONNX Loop over a dynamic T)."""
+        """The evaluation forward, in exportable operations: the fused cell, or with zoneout the
+        scripted loop at its expectation (an ONNX Loop over a dynamic T); no dropout."""
         g = self.gru
         h0 = state[0]
         if not self.zoneout_h:

@@ -21,7 +21,7 @@ from torch import nn
 from .masks import Columns, no_autocast
 from .recurrent import RecurrentLayer
 from .script import interpreted, script
-from .zoneout import draw_zone
+from .zoneout import draw_zone, zoneout_step
 
 EPS = 1e-5
 
@@ -43,15 +43,7 @@ def layernorm_lstm_steps(xn: torch.Tensor, w_hh: torch.Tensor, h: torch.Tensor, 
         o = torch.sigmoid(gates[:, 3 * H:])
         cn = f * c + i * g
         hn = o * torch.tanh(F.layer_norm(cn, [H], a_c, b_c, eps))
-        if zone_c is not None:
-            cn = cn + zone_c[t] * (c - cn)
-        elif zc_p > 0.0:
-            cn = cn + zc_p * (c - cn)
-        if zone_h is not None:
-            hn = hn + zone_h[t] * (h - hn)
-        elif zh_p > 0.0:
-            hn = hn + zh_p * (h - hn)
-        c, h = cn, hn
+        c, h = zoneout_step(cn, c, zone_c, t, zc_p), zoneout_step(hn, h, zone_h, t, zh_p)
         outs.append(h)
     return torch.stack(outs), h, c
 

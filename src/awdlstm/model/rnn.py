@@ -43,17 +43,18 @@ class RNNLayer(RecurrentLayer):
         """x (T, B, input_size), state (h,) (1, B, H) -> output (T, B, H), (h_T,)."""
         r = self.rnn
         dtype = r.weight_hh_l0.dtype
-        h0 = state[0].to(dtype)
-        w_hh = self.dropped(r.weight_hh_l0)
         with no_autocast(x.device), interpreted():
-            x = x.to(dtype)
+            x, h0 = x.to(dtype), state[0].to(dtype)
+            if not self.training:
+                return self.export_forward(x, (h0,))
+            w_hh = self.dropped(r.weight_hh_l0)
             if not self.zoneout_h:
                 out, h = functional_call(r, {"weight_hh_l0": w_hh}, (x, h0)) if w_hh is not r.weight_hh_l0 \
                     else r(x, h0)
                 return out, (h,)
             T, B, _ = x.shape
             xproj = torch.addmm(r.bias_ih_l0, x.reshape(T * B, -1), r.weight_ih_l0.t()).view(T, B, -1)
-            zone = draw_zone(self.zoneout_h, self.training, T, B, self.hidden_size, x.device, dtype, columns)
+            zone = draw_zone(self.zoneout_h, True, T, B, self.hidden_size, x.device, dtype, columns)
             out, h = rnn_steps(xproj, w_hh, r.bias_hh_l0, h0[0], zone.dense(xproj.shape, xproj))
         return out, (h.unsqueeze(0),)
 

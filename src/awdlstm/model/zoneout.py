@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from .masks import Columns, bernoulli
+from .script import script
 
 
 class Zone(NamedTuple):
@@ -24,6 +25,16 @@ class Zone(NamedTuple):
     def dense(self, shape, like: torch.Tensor) -> torch.Tensor:
         """The mask, or the constant as a tensor of ``shape`` (like ``like``'s dtype and device)."""
         return self.mask if self.mask is not None else like.new_full(tuple(shape), self.p)
+
+
+@script
+def zoneout_step(new: torch.Tensor, old: torch.Tensor, mask: Optional[torch.Tensor], t: int, p: float) -> torch.Tensor:
+    """Step t of the rule above: the mask's row t in training, the constant p at evaluation."""
+    if mask is not None:
+        return new + mask[t] * (old - new)
+    if p > 0.0:
+        return new + p * (old - new)
+    return new
 
 
 def draw_zone(p: float, training: bool, T: int, B: int, H: int, device, dtype,
