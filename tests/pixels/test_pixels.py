@@ -113,3 +113,33 @@ def test_bad_pixel_input_is_one_line(tmp_path, capsys):
                           capsys.readouterr().err, "pixels.zoneout_c=0.2 only acts with pixels.cell=")
     assert_one_line_error(main(["pixels", "train", "--resume", str(tmp_path / "none")]), capsys.readouterr().err,
                           "last.safetensors")
+
+
+def test_mnist_downloads_into_the_cache_with_its_sha256_checked(tmp_path, monkeypatch, capsys):
+    """The four IDX archives from the public source (here a local server holding files the
+    test wrote), each checked against its SHA-256; a mismatch keeps nothing."""
+    import hashlib
+
+    from awdlstm.data import pixels
+    folder = write_mnist(tmp_path / "src", n_train=12, n_test=6, side=4)
+    import functools
+    import http.server
+    import threading
+
+    from tests.data.test_download import QuietHandler
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(pixels, "MNIST_URL", f"http://127.0.0.1:{httpd.server_address[1]}")
+        hashes = {n: hashlib.sha256((folder / f"{n}.gz").read_bytes()).hexdigest() for n in pixels.MNIST_FILES}
+        monkeypatch.setattr(pixels, "MNIST_FILES", {**hashes, "t10k-labels-idx1-ubyte": "0" * 64})
+        assert_one_line_error(main(["pixels", "train", "--set", "data=mnist"]), capsys.readouterr().err,
+                              "t10k-labels-idx1-ubyte.gz: SHA-256 mismatch")
+        assert not (pixels.cache_root() / "pixels" / "mnist").exists()
+        monkeypatch.setattr(pixels, "MNIST_FILES", hashes)
+        data = load_pixels("mnist", progress=False)
+        assert [len(data.y[s]) for s in ("train", "valid", "test")] == [10, 2, 6]
+        assert (pixels.cache_root() / "pixels" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    finally:
+        httpd.shutdown()
