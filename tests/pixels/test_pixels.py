@@ -143,3 +143,15 @@ def test_mnist_downloads_into_the_cache_with_its_sha256_checked(tmp_path, monkey
         assert (pixels.cache_root() / "pixels" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
     finally:
         httpd.shutdown()
+
+
+def test_every_pixel_preset_builds_and_the_paper_recipes_say_its_numbers():
+    from awdlstm.pixels.config import preset_names
+    names = preset_names()
+    assert {"smnist-lstm", "pmnist-lstm", "pmnist-zoneout", "pmnist-bn-zoneout", "digits"} <= set(names)
+    for name in names:
+        pixel_config(name)
+    bz = pixel_config("pmnist-bn-zoneout")
+    assert (bz.cell, bz.zoneout_c, bz.zoneout_h, bz.hidden_size, bz.lr, bz.rmsprop_alpha, bz.batch_size, bz.clip) == \
+        ("batchnorm-lstm", 0.15, 0.15, 100, 1e-4, 0.5, 100, 1.0)
+    assert pixel_config("pmnist-lstm").permute and not pixel_config("smnist-lstm").permute
