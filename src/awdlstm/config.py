@@ -20,6 +20,12 @@ from .settings import Validated, name_in, param, parse_value
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "RunConfig", "build_config"]
 
 
+# The knobs each optimizer reads (the registry is train/optimizers.py; a test checks the
+# names agree). A knob set for an optimizer that does not read it is a config error.
+OPTIMIZER_KNOBS = {"sgd": (), "momentum": ("momentum", "nesterov"), "adam": (), "adagrad": (),
+                   "rmsprop": ("rmsprop_alpha", "momentum")}
+
+
 @dataclass
 class TrainConfig(Validated):
     """Optimisation: SGD/NT-ASGD, the book schedule, or Adam; BPTT; checkpoints."""
@@ -32,7 +38,13 @@ class TrainConfig(Validated):
     bptt: int = param(70, "base BPTT length", "positive")
     variable_bptt: bool = param(True, "draw each window's length (bptt, or bptt/2 one time in 20, plus N(0, 5), at "
                           "least 5) and scale its learning rate by length / bptt")
-    optimizer: str = param("sgd", "'sgd' (plain SGD, averaged under NT-ASGD) or 'adam'", ("sgd", "adam"))
+    optimizer: str = param("sgd", "'sgd' (plain SGD, averaged under NT-ASGD), 'momentum' (SGD with train.momentum), "
+                           "'adam', 'adagrad' or 'rmsprop' (train/optimizers.py)",
+                           ("sgd", "momentum", "adam", "adagrad", "rmsprop"))
+    momentum: float = param(0.0, "optimizer 'momentum' (needed) or 'rmsprop' (optional): the momentum factor", "prob")
+    nesterov: bool = param(False, "optimizer 'momentum': Nesterov's momentum")
+    rmsprop_alpha: float = param(0.0, "optimizer 'rmsprop': decay of the running mean of squared gradients "
+                                 "(0: PyTorch's 0.99)", "prob")
     schedule: str = param("ntasgd", "'ntasgd': switch to averaging on the non-monotone trigger; "
                           "'book': divide lr by lr_decay when validation does not improve; 'budget': warm "
                           "up, then decay to lr_floor as max_minutes runs out, averaging from average_from; "
@@ -75,6 +87,14 @@ class TrainConfig(Validated):
         return self.test_batch_size if split == "test" else self.eval_batch_size
 
     def validate(self) -> None:
+        read = OPTIMIZER_KNOBS[self.optimizer]
+        for knob in ("momentum", "nesterov", "rmsprop_alpha"):
+            if getattr(self, knob) and knob not in read:
+                users = " or ".join(repr(o) for o, knobs in OPTIMIZER_KNOBS.items() if knob in knobs)
+                raise AwdlstmError(f"train.{knob}={getattr(self, knob)} only acts with train.optimizer={users}; "
+                                   f"now {self.optimizer!r}")
+        if self.optimizer == "momentum" and not self.momentum:
+            raise AwdlstmError("train.optimizer='momentum' needs train.momentum, e.g. 0.9 (0 is plain SGD: 'sgd')")
         check_device(self.device, "train.device")
         if self.schedule == "budget" and not self.max_minutes:
             raise AwdlstmError("train.schedule='budget' plans over the wall-clock budget; set train.max_minutes "

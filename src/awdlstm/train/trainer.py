@@ -52,6 +52,7 @@ from . import snapshot
 from .hooks import Hook, Step
 from .logbook import Logbook
 from .losses import LossContext, build_losses
+from .optimizers import build_optimizer
 from .param_groups import layer_groups, lm_layers
 from .schedules import build_schedules
 from .state import TrainState
@@ -138,9 +139,7 @@ class Trainer:
         # is the schedule's lr times its lr_scale.
         params = [{"params": list(self.model.parameters()), "lr_scale": 1.0}] if t.lr_layer_decay == 1 else \
             layer_groups(lm_layers(self.model), t.lr_layer_decay)
-        if t.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.state.lr, weight_decay=t.weight_decay)
-        return torch.optim.SGD(params, lr=self.state.lr, weight_decay=t.weight_decay)
+        return build_optimizer(params, self.state.lr, t)
 
     def start_averaging(self) -> None:
         # An equal-weight running average of every parameter (the tied matrix once),
