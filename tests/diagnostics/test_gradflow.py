@@ -59,3 +59,33 @@ def test_a_runs_own_layer_is_read_as_it_is(tmp_path, capsys):
     assert "BatchNormLSTMLayer c" in out and (tmp_path / "g.png").is_file()  # its own cell, not a copy
     assert main(["gradflow", "--cell", "rnn", "--compare", "batchnorm"]) == 2
     assert "the rnn cell takes none, zoneout" in capsys.readouterr().err
+
+
+def test_the_textbook_products_match_numpy_and_its_rule_holds():
+    import numpy as np
+
+    from awdlstm.diagnostics.textbook import gaussian_products, tanh_and_derivative
+    runs = gaussian_products(draws=12, steps=20, scale=1.0, seed=0)
+    for r in runs:
+        w = torch.randn(3, 3, generator=torch.Generator().manual_seed(r["draw"]), dtype=torch.float64).numpy()
+        dh, norms = np.ones((2, 3)), []
+        for _ in range(20):
+            dh = dh @ w.T
+            norms.append(np.sqrt((dh ** 2).sum()) / 2)
+        np.testing.assert_allclose(r["norms"], norms, rtol=1e-12)
+        assert r["top_singular"] == pytest.approx(np.linalg.svd(w, compute_uv=False)[0])
+        if r["top_singular"] < 1:  # sufficient for vanishing
+            assert r["norms"][-1] < r["norms"][0]
+    # Necessary, not sufficient: some draw has a top singular value above 1 and still vanishes
+    # (its spectral radius is below 1), over enough draws and both scales.
+    half = gaussian_products(draws=12, steps=20, scale=0.5, seed=0)
+    assert any(r["top_singular"] > 1 and r["norms"][-1] < r["norms"][0] for r in runs + half)
+    x, y, dy = tanh_and_derivative()
+    assert max(dy) == pytest.approx(1.0) and dy[0] < 1e-4
+
+
+def test_the_textbook_command_plots(tmp_path, capsys):
+    from awdlstm.cli import main
+    assert main(["gradflow", "--textbook", "--draws", "4", "--out", str(tmp_path / "t.png")]) == 0
+    out = capsys.readouterr().out
+    assert "top singular" in out and (tmp_path / "t.png").is_file()

@@ -24,9 +24,22 @@ def gradflow_cmd(run: Annotated[str | None, Arg("a trained run: its first layer 
                  compare: Annotated[list[str], Arg("regularizers to compare on one cell: none, zoneout, "
                                                    "recurrent-dropout, variational, batchnorm, batchnorm+zoneout",
                                                    nargs="+", metavar="REG")] = (),
+                 textbook: Annotated[bool, Arg("the textbook's demonstration as it gives it: dh W_h^T 20 times for "
+                                               "Gaussian 3x3 W_h over several draws, and tanh's derivative")] = False,
+                 draws: Annotated[int, Arg("with --textbook: draws of W_h")] = 8,
                  out: Annotated[str, Arg("plot file")] = "gradflow.png",
                  log=print, device: Device = None) -> dict:
     from ..diagnostics import gradflow as g
+    if textbook:
+        from ..diagnostics import textbook as tb
+        if draws < 1:
+            raise AwdlstmError(f"--draws {draws}: must be a positive integer")
+        runs = {scale: tb.gaussian_products(draws, scale=scale) for scale in (1.0, 0.5)}
+        for scale, r in runs.items():
+            log(tb.format_products(r, scale))
+        tb.plot_textbook(runs, out)
+        log(f"plot: {out}")
+        return runs
     steps = steps if steps is not None else (200 if compare or run else 50)
     if steps < 2 or hidden < 1 or clip <= 0:
         raise AwdlstmError(f"--steps {steps} --hidden {hidden} --clip {clip}: need steps >= 2, hidden >= 1, clip > 0")
