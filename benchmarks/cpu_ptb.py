@@ -6,6 +6,7 @@
     python benchmarks/cpu_ptb.py search --minutes 4     # the budget-schedule candidates for cpu-ptb
     python benchmarks/cpu_ptb.py char --minutes 3       # the candidates for cpu-ptb-char
     python benchmarks/cpu_ptb.py successors             # AWD-LSTM, MoS and Mogrifier, the same minutes
+    python benchmarks/cpu_ptb.py optimizers --minutes 4 # SGD (budget / NT-ASGD) vs momentum, Adam, Adagrad, RMSProp
 
 Each run is a real ``awdlstm train`` process with ``train.max_minutes`` set; afterwards
 the script reads every run's metrics.jsonl and results.json, prints a table and writes
@@ -108,6 +109,17 @@ RUNS = {
         "mos": ("cpu-ptb", ["model.head=mos", "model.adaptive_cutoffs=[]", "model.mos_experts=5",
                             "model.dropout_latent=0.1", "train.lr=10"] + STUDY),
         "mogrifier": ("cpu-ptb", ["model.cell=mogrifier", "model.mogrifier_rounds=5"] + STUDY),
+    },
+    # The AWD-LSTM paper's optimizer finding at cpu-ptb's scale: every optimizer under the
+    # budget schedule (its warm-up and decay set each one's lr), and SGD under NT-ASGD at
+    # a constant lr. Each lr is the usual one for the method (momentum: 30 x (1 - 0.9)).
+    "optimizers": {
+        "sgd-budget": ("cpu-ptb", STUDY),
+        "sgd-ntasgd": ("cpu-ptb", ["train.schedule=ntasgd"] + STUDY),
+        "momentum": ("cpu-ptb", ["train.optimizer=momentum", "train.momentum=0.9", "train.lr=3"] + STUDY),
+        "adam": ("cpu-ptb", ["train.optimizer=adam", "train.lr=2e-3"] + STUDY),
+        "adagrad": ("cpu-ptb", ["train.optimizer=adagrad", "train.lr=0.1"] + STUDY),
+        "rmsprop": ("cpu-ptb", ["train.optimizer=rmsprop", "train.lr=1e-3"] + STUDY),
     },
     "select": {
         "256x512x2": ("cpu-ptb", []),
