@@ -56,7 +56,7 @@ def test_unknown_preset(capsys):
     ("model.hidden_size=0", ("model.hidden_size", "positive")),
     ("train.bptt=0", ("train.bptt", "positive")),
     ("train.lr=-1", ("train.lr", "positive")),
-    ("train.optimizer=rmsprop", ("train.optimizer", "sgd")),
+    ("train.optimizer=lbfgs", ("train.optimizer", "sgd")),
     ("train.epochs=two", ("train.epochs", "int")),
     ("novalue", ("key=value",)),
 ])
