@@ -2,10 +2,10 @@
 
 A *block* is a string of whole lines, each ending in ``\\n``, about ``BLOCK_BYTES`` long:
 the unit that tokenizers and the token cache work on, so no split is ever held whole.
-The line rules are data/lines.py's, applied block by block:
+The line rules are data/lines.py's (which also reads the bytes: UTF-8 with or without a
+byte-order mark, a binary or invalid byte a one-line error naming the file and offset),
+applied block by block:
 
-- a file is UTF-8 with or without a byte-order mark; a NUL byte (binary) or an invalid byte is
-  a one-line error naming the file and the offset;
 - ``\\r\\n`` reads as ``\\n`` (whitespace tokenizers drop the ``\\r`` anyway; the chars
   tokenizer must not see it);
 - a final fragment after the last newline that is empty or whitespace-only is not a line
@@ -23,12 +23,12 @@ them, train first, then valid, then test.
 
 from __future__ import annotations
 
-import codecs
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import AwdlstmError
+from .lines import decoded_pieces
 from .sources import SPLITS
 
 SUFFIXES = (".txt", ".jsonl")  # the files of a raw-text folder
@@ -45,34 +45,6 @@ def source_files(path: Path) -> list[Path]:
     return files
 
 
-def _raw_blocks(path: Path) -> Iterator[str]:
-    """Decoded text of ``path`` in pieces of about BLOCK_BYTES (not yet cut at lines)."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    offset = 0
-    try:
-        with open(path, "rb") as f:
-            while data := f.read(BLOCK_BYTES):
-                if b"\x00" in data:
-                    raise AwdlstmError(f"{path}: a binary file (it holds NUL bytes), not text; give UTF-8 text")
-                try:
-                    yield decoder.decode(data)
-                except UnicodeDecodeError as e:
-                    raise AwdlstmError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
-                                       f"{offset + e.start}); convert the file to UTF-8") from None
-                offset += len(data)
-            try:
-                yield decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                raise AwdlstmError(f"{path}: not UTF-8 text (it ends inside a character); convert the file "
-                                   f"to UTF-8") from None
-    except FileNotFoundError:
-        raise AwdlstmError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise AwdlstmError(f"{path}: a folder, not a text file") from None
-    except OSError as e:
-        raise AwdlstmError(f"{path}: cannot read ({e.strerror})") from None
-
-
 def text_file_blocks(path: Path, cut_long_lines: bool = True) -> Iterator[str]:
     """The lines of a text file, in blocks (module docstring). A line longer than two blocks
     (text8 is one line of 10^8 characters) is cut after a space into blocks that do not end
@@ -80,7 +52,7 @@ def text_file_blocks(path: Path, cut_long_lines: bool = True) -> Iterator[str]:
     tokenizer reads such a cut as the whitespace it is."""
     pending: list[str] = []  # the start of a line that no block has ended yet
     size = 0
-    for piece in _raw_blocks(path):
+    for piece in decoded_pieces(path, "text file", BLOCK_BYTES):
         cut = piece.rfind("\n") + 1
         if not cut:
             pending.append(piece)

@@ -147,9 +147,10 @@ def _numericalise(tmp: Path, blocks, tokenizer: Tokenizer, where: dict[str, Path
     # Read as <unk> though the text did not say <unk>: outside the vocabulary.
     oov = np.array([t not in vocab.stoi for t in types], dtype=bool)
     dtype = id_dtype(len(vocab))
+    table = final.astype(dtype)
     for split in SPLITS:
         stats[split].oov = int(counts[split][oov[: len(counts[split])]].sum())
-        _remap(tmp / f"{split}.bin", final.astype(dtype))
+        _remap(tmp / f"{split}.bin", table)
     return vocab, stats, dtype
 
 

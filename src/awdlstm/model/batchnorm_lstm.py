@@ -8,7 +8,7 @@ gate order i, f, g, o, with zoneout on c and h (their best pixel-MNIST result co
 The paper's rules: the recurrent and the input terms are normalized separately, with no
 shift of their own (b is it); every γ starts at 0.1 (so tanh and σ start in their linear
 range and gradients flow); the forget-gate bias starts at 1. BN(a) = γ ⊙ (a - μ_t) /
-sqrt(σ²_t + ε) + β with statistics *per time step* t of the window: in training μ_t and
+sqrt(σ²_t + ε) + β with statistics *per time step* t (below): in training μ_t and
 σ²_t are the batch's (biased variance), and the population averages of each step t <
 ``max_steps`` are updated (momentum 0.1, unbiased variance, as nn.BatchNorm1d); a step at or
 beyond ``max_steps`` uses, and updates, those of the last one. At evaluation the population

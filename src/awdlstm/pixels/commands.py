@@ -10,8 +10,8 @@ import numpy as np
 from ..commandline import Arg, command, command_group
 from ..data.pixels import load_pixels
 from ..errors import AwdlstmError
-from .config import PixelConfig, pixel_config, preset_names
-from .trainer import LAST, PixelTrainer, accuracy, open_pixel_checkpoint, open_pixel_model, ordered
+from .config import PixelConfig, overridden, pixel_config, preset_names
+from .trainer import LAST, PixelTrainer, accuracy, open_pixel_model, ordered
 
 command_group("pixels", "pixel-by-pixel classification: sequential / permuted MNIST and the 8x8 digits")
 
@@ -37,11 +37,10 @@ def pixels_train(preset: Annotated[str | None, Arg("the recipe (default digits)"
     if resume:
         if preset or sets or out:
             raise AwdlstmError("--resume takes the settings from the run's checkpoint; drop --preset, --set and --out")
-        ckpt = open_pixel_checkpoint(Path(resume) / LAST)
+        _, cfg, _, ckpt = open_pixel_model(Path(resume) / LAST)
         ckpt.require_resumable()
-        _, cfg, _, _ = open_pixel_model(Path(resume) / LAST)
         if minutes is not None:
-            cfg = PixelConfig(**{**cfg.__dict__, "max_minutes": cfg.max_minutes + minutes})
+            cfg = overridden(cfg, [f"max_minutes={cfg.max_minutes + minutes}"])
         data = _data(cfg, progress)
         _check_steps(data, int(ckpt.meta["steps"]), ckpt.path)
         trainer = PixelTrainer(cfg, Path(resume), data, progress, log, start=ckpt.state_dict())
@@ -66,12 +65,12 @@ def pixels_eval(run: Annotated[str, Arg("a run folder or checkpoint of `pixels t
                 sets: Annotated[list[str], Arg("read other data (data=..., data_dir=...); the pixel order is the "
                                                "model's", flag="--set", metavar="KEY=VALUE")] = (),
                 log=print) -> dict:
-    model, cfg, stored, ckpt = open_pixel_model(Path(run))
-    cfg = pixel_config(None, [f"{k}={v}" for k, v in cfg.__dict__.items() if not isinstance(v, str) or v] + list(sets))
+    model, trained, stored, ckpt = open_pixel_model(Path(run))
+    cfg = overridden(trained, list(sets))
     order = ordered(cfg, int(ckpt.meta["steps"]))
     if (order is None) != (stored is None) or (order is not None and not np.array_equal(order, stored)):
         raise AwdlstmError(f"{ckpt.path}: the model was trained on pixels in the order of permute="
-                           f"{stored is not None}, permutation_seed={ckpt.section('pixels', 'pixel settings')['permutation_seed']}; "
+                           f"{trained.permute}, permutation_seed={trained.permutation_seed}; "
                            f"the settings given ask for another, which it cannot read")
     data = _data(cfg)
     _check_steps(data, int(ckpt.meta["steps"]), ckpt.path)

@@ -3,6 +3,7 @@ files (presets/pixels/), stored in every checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,3 +71,8 @@ def pixel_config(preset: str | None = None, sets: list[str] = ()) -> PixelConfig
         with open(path, "rb") as f:
             values = tomllib.load(f).get("pixels", {})
     return PixelConfig(**{**values, **apply_overrides_to(PixelConfig, list(sets))})
+
+
+def overridden(cfg: PixelConfig, sets: list[str]) -> PixelConfig:
+    """``cfg`` with ``key=value`` overrides, validated anew."""
+    return PixelConfig(**{**dataclasses.asdict(cfg), **apply_overrides_to(PixelConfig, list(sets))})

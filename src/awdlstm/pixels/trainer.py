@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoints.checkpoint import read_checkpoint, save_checkpoint
+from ..checkpoints.run_folder import BEST, LAST, checkpoint_file
 from ..data.pixels import PixelSet, permutation
 from ..errors import AwdlstmError
 from ..progress import progress_bar
@@ -28,7 +29,7 @@ from ..train.trainer import Interrupted
 from .config import PixelConfig
 from .model import PixelClassifier
 
-LAST, BEST, KIND = "last.safetensors", "best.safetensors", "pixels"
+KIND = "pixels"  # the task a checkpoint of this trainer names
 
 
 def make_optimizer(cfg: PixelConfig, params) -> torch.optim.Optimizer:
@@ -174,8 +175,8 @@ class PixelTrainer:
 
 
 def open_pixel_checkpoint(path: Path):
-    p = Path(path)
-    ckpt = read_checkpoint(p / BEST if p.is_dir() and (p / BEST).is_file() else p / LAST if p.is_dir() else p)
+    """A run folder's best checkpoint (its last before an epoch ended), or the file itself."""
+    ckpt = read_checkpoint(checkpoint_file(Path(path)))
     if ckpt.meta.get("task") != KIND:
         raise AwdlstmError(f"{ckpt.path}: not a pixel classifier (train one with `awdlstm pixels train`)")
     return ckpt

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..vocab import EOS
-
 
 def count_units(line: str) -> tuple[int, int]:
     """(words, characters) of one line by the rules above: its end of line counts in each."""
@@ -84,6 +82,3 @@ class Tokenizer:
     def __repr__(self) -> str:
         return f"<{self.kind} tokenizer, {self.level} level>"
 
-
-def eos_text(token: str) -> str | None:
-    return "\n" if token == EOS else None

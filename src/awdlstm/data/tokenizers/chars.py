@@ -21,15 +21,12 @@ class CharEncoder(BlockEncoder):
     def ids(self, block: str) -> np.ndarray:
         points = np.frombuffer(block.encode("utf-32-le"), dtype=np.uint32)  # (chars,)
         unique, first = np.unique(points, return_index=True)
-        new = unique[self.table[unique] < 0]
+        unseen = self.table[unique] < 0
         # New code points get ids in order of their first occurrence in the block.
-        for p in new[np.argsort(first[self.table[unique] < 0])]:
+        for p in unique[unseen][np.argsort(first[unseen])]:
             self.table[p] = len(self.points)
             self.points.append(int(p))
         return self.table[points].astype(np.uint32)
-
-    def words(self, block: str, ids: np.ndarray) -> int:
-        return len(block.split()) + block.count("\n")
 
     def tokens(self) -> list[str]:
         return [EOS if p == NEWLINE else chr(p) for p in self.points]
