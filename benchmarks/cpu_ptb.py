@@ -8,9 +8,20 @@
     python benchmarks/cpu_ptb.py successors             # AWD-LSTM, MoS and Mogrifier, the same minutes
     python benchmarks/cpu_ptb.py optimizers --minutes 4 # SGD (budget / NT-ASGD) vs momentum, Adam, Adagrad, RMSProp
 
-Each run is a real ``awdlstm train`` process with ``train.max_minutes`` set; afterwards
-the script reads every run's metrics.jsonl and results.json, prints a table and writes
-``<out>/curves.png`` (validation perplexity against minutes of training).
+The experiments at study-ptb's scale (emb 128, 2 x 384; two runs at a time, one thread each):
+
+    python benchmarks/cpu_ptb.py batch --minutes 3 --jobs 2        # batch 10, 20, 40, 80 at equal time
+    python benchmarks/cpu_ptb.py depth --minutes 3 --jobs 2        # 1 to 4 layers at equal time
+    python benchmarks/cpu_ptb.py regularizers --epochs 3 --jobs 2  # every recurrent regularizer and cell, word PTB
+    python benchmarks/cpu_ptb.py regularizers-char --epochs 1 --jobs 2  # the same on character PTB
+    python benchmarks/cpu_ptb.py book --epochs 5 --jobs 2          # the book baseline with and without dropout
+
+Each run is a real ``awdlstm train`` process with ``train.max_minutes`` set (or, with
+``--epochs``, ``train.epochs`` and no clock: runs sharing the machine then follow the
+same curve); afterwards the script reads every run's metrics.jsonl and results.json,
+prints a table and writes ``<out>/curves.png`` (validation perplexity against minutes of
+training; for ``--epochs``, against epochs, with the training curve dashed). A run with
+results is skipped and an interrupted one resumed, so the script continues where it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import json
 import math
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # "plain": a 2-layer LSTM LM with cpu-ptb's sizes and dropout only (fresh mask per step),
@@ -59,7 +71,48 @@ SEARCH = {
     # hold the peak, then decay over the last 40% (warm-up, stable, decay).
     "256x512-adaptive-b32-wsd": ADAPTIVE + ["train.decay_start=0.6", "train.decay=linear", "train.average_from=0.8"],
 }
+# The experiments' base without any regularizer: study-ptb (emb 128, 2 x 384, adaptive
+# softmax) with every dropout, weight drop, AR/TAR and weight decay off, Adam at a constant
+# 2e-3 (the char and WT103 recipes' optimizer), so that the unregularized model overfits
+# within the epochs a CPU affords and each regularizer's effect shows against it.
+NOREG = ["model.dropout_emb=0", "model.dropout_input=0", "model.dropout_hidden=0", "model.dropout_output=0",
+         "model.weight_drop=0", "train.alpha=0", "train.beta=0", "train.weight_decay=0", "train.optimizer=adam",
+         "train.lr=2e-3", "train.schedule=none", "train.average_from=1", "train.warmup=0", "train.decay_start=0",
+         "train.decay=cosine"]
+# One recurrent regularizer (or cell) at a time, at the settings of its paper: zoneout's
+# word/char PTB 0.5 / 0.05, Semeniuta's 0.25, Gal's 0.25, the AWD-LSTM's weight drop.
+REGULARIZERS = {
+    "none": [],
+    "weight-drop": ["model.weight_drop=0.3"],
+    "zoneout": ["model.cell=zoneout", "model.zoneout_c=0.5", "model.zoneout_h=0.05"],
+    "recurrent-dropout": ["model.cell=recurrent-dropout", "model.recurrent_dropout=0.25"],
+    "output-zoneout": ["model.cell=output-zoneout", "model.output_zoneout=0.5"],
+    "cell-dropout": ["model.cell=cell-dropout", "model.cell_dropout=0.1"],
+    "variational": ["model.cell=variational", "model.variational_h=0.25"],
+    "gru": ["model.cell=gru"],
+    "gru-zoneout": ["model.cell=gru", "model.zoneout_h=0.1"],
+    "layernorm-lstm": ["model.cell=layernorm-lstm"],
+    "batchnorm-lstm": ["model.cell=batchnorm-lstm"],
+    "batchnorm-zoneout": ["model.cell=batchnorm-lstm", "model.zoneout_c=0.5", "model.zoneout_h=0.05"],
+}
+# Character level: study-ptb's sizes on PTB's characters (emb 64, bptt 100).
+CHAR_STUDY = ["data.corpus=ptb-char", "model.emb_size=64", "model.head=softmax", "model.adaptive_cutoffs=[]",
+              "train.bptt=100"]
+CHAR_REGULARIZERS = ("none", "weight-drop", "zoneout", "recurrent-dropout", "output-zoneout", "variational")
+# The book baseline (BetterRnnlm: dropout 0.5 at each layer's input and output, a fresh mask
+# per step, SGD lr 20, lr / 4 on a plateau) at study-ptb's width instead of 650.
+BOOK = ["model.emb_size=256", "model.hidden_size=256"]
 RUNS = {
+    # The AWD-LSTM paper's batch-size finding (40-80 beat smaller ones) at equal wall time.
+    "batch": {f"batch-{b}": ("study-ptb", [f"train.batch_size={b}", "train.epochs=1000"]) for b in (10, 20, 40, 80)},
+    # The textbook's depth claim (2-4 layers help) at equal wall time.
+    "depth": {f"layers-{n}": ("study-ptb", [f"model.num_layers={n}", "train.epochs=1000"]) for n in (1, 2, 3, 4)},
+    "regularizers": {name: ("study-ptb", NOREG + sets) for name, sets in REGULARIZERS.items()},
+    "regularizers-char": {f"char-{name}": ("study-ptb", NOREG + CHAR_STUDY + REGULARIZERS[name])
+                          for name in CHAR_REGULARIZERS},
+    "book": {"book-dropout": ("book-ptb", BOOK + STUDY),
+             "book-no-dropout": ("book-ptb", BOOK + STUDY + ["model.dropout_input=0", "model.dropout_hidden=0",
+                                                             "model.dropout_output=0"])},
     "compare": {
         "cpu-ptb": ("cpu-ptb", []),
         "book-ptb": ("book-ptb", []),
@@ -132,7 +185,10 @@ RUNS = {
 RUNS_BY_NAME = {name: list(spec) for group in RUNS.values() for name, spec in group.items()}
 
 
-def run(name: str, preset: str, sets: list[str], minutes: float, out: Path, data_dir: str | None) -> None:
+def run(name: str, preset: str, sets: list[str], budget: list[str], out: Path, data_dir: str | None,
+        quiet: bool = False) -> None:
+    """Train one run to the end (or resume it); ``quiet``: its output goes to <run>/train.log
+    (runs side by side would interleave their progress bars)."""
     run_dir = out / name
     if (run_dir / "results.json").is_file():
         return  # finished earlier: the script resumes where it stopped
@@ -140,39 +196,54 @@ def run(name: str, preset: str, sets: list[str], minutes: float, out: Path, data
     if (run_dir / "last.safetensors").is_file():
         args = [sys.executable, "-m", "awdlstm.cli", "train", "--resume", str(run_dir)]
     else:
-        for s in sets + [f"train.max_minutes={minutes}"] + ([f"data.data_dir={data_dir}"] if data_dir else []):
+        for s in sets + budget + ([f"data.data_dir={data_dir}"] if data_dir else []):
             args += ["--set", s]
-    print(f"== {name}: {' '.join(args[3:])}", flush=True)
-    subprocess.run(args, check=True)
+    print(f"== {name}: {' '.join(args[3:])}" + (f" (output: {run_dir / 'train.log'})" if quiet else ""), flush=True)
+    if quiet:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "train.log", "a") as log:
+            subprocess.run(args, check=True, stdout=log, stderr=subprocess.STDOUT)
+        print(f"== {name}: done", flush=True)
+    else:
+        subprocess.run(args, check=True)
 
 
-def report(names: list[str], out: Path) -> str:
+def report(names: list[str], out: Path, by_epoch: bool = False) -> str:
+    """The table of every run, and curves.png: validation (and, by epoch, training) against
+    minutes or epochs."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     char = "valid_bpc" in json.loads((out / names[0] / "results.json").read_text())
     unit = "bpc" if char else "ppl"
-    rows = [f"| run | epochs | minutes | tok/s | best valid {unit} | test {unit} | parameters |",
-            "|---|---|---|---|---|---|---|"]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    rows = [f"| run | epochs | minutes | tok/s | best valid {unit} | test {unit} | final train {unit} | "
+            f"final valid {unit} | parameters |", "|---|---|---|---|---|---|---|---|---|"]
+    fig, ax = plt.subplots(figsize=(7.5 if by_epoch else 7, 4.2))
     curves = {}
-    for name in names:
+    measure = (lambda loss: loss / math.log(2)) if char else math.exp
+    for i, name in enumerate(names):
         recs = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
-        recs = [r for r in recs if r["event"] == "epoch"]
-        y = [r["val_loss"] / math.log(2) if char else math.exp(r["val_loss"]) for r in recs]
+        recs = [r for r in recs if r["event"] == "epoch" and r.get("phase", "train") == "train"]
+        y = [measure(r["val_loss"]) for r in recs]
+        train = [measure(r["train_loss"]) for r in recs]
         curves[name] = {"settings": RUNS_BY_NAME.get(name), "minutes": [r["elapsed_s"] / 60 for r in recs],
-                        f"valid_{unit}": y, "tokens_per_s": [r["tokens_per_s"] for r in recs]}
-        ax.plot([r["elapsed_s"] / 60 for r in recs], y, marker=".", label=name)
+                        f"valid_{unit}": y, f"train_{unit}": train, "tokens_per_s": [r["tokens_per_s"] for r in recs]}
+        x = [r["epoch"] for r in recs] if by_epoch else curves[name]["minutes"]
+        line, = ax.plot(x, y, marker=".", label=name, color=f"C{i % 10}", ls="-" if i < 10 else "-.")
+        if by_epoch:
+            ax.plot(x, train, ls="--", lw=0.8, color=line.get_color())
         res = json.loads((out / name / "results.json").read_text())
         rate = max(r["tokens_per_s"] for r in recs)
         rows.append(f"| {name} | {res['epochs']} | {res['elapsed_min']:.1f} | {rate:,.0f} | "
-                    f"{res[f'valid_{unit}']:.3f} | {res[f'test_{unit}']:.3f} | {res['parameters']:,} |")
-    ax.set_xlabel("minutes of training (2 CPU cores)")
-    ax.set_ylabel(f"validation {'bits per character' if char else 'perplexity'}")
+                    f"{res[f'valid_{unit}']:.3f} | {res[f'test_{unit}']:.3f} | {train[-1]:.3f} | {y[-1]:.3f} | "
+                    f"{res['parameters']:,} |")
+    ax.set_xlabel("epoch (solid: validation, dashed: training with dropout on)" if by_epoch
+                  else "minutes of training (2 CPU cores)")
+    ax.set_ylabel(f"{'bits per character' if char else 'perplexity'}")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=110)
     (out / "curves.json").write_text(json.dumps(curves, indent=1))
@@ -182,14 +253,23 @@ def report(names: list[str], out: Path) -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("which", choices=sorted(RUNS))
-    p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget of each run")
+    p.add_argument("--epochs", type=int, help="an epoch budget instead of --minutes (no clock)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each (default 1: all threads)")
     p.add_argument("--out", type=Path)
     p.add_argument("--data-dir", help="folder holding ptb/ (default: $AWDLSTM_DATA or the cache)")
     args = p.parse_args()
+    if args.epochs is not None and args.epochs < 1 or args.minutes <= 0 or args.jobs < 1:
+        p.error(f"--epochs {args.epochs} / --minutes {args.minutes} / --jobs {args.jobs}: each must be positive")
     out = args.out or Path("runs") / f"bench-{args.which}"
-    for name, (preset, sets) in RUNS[args.which].items():
-        run(name, preset, sets, args.minutes, out, args.data_dir)
-    table = report(list(RUNS[args.which]), out)
+    budget = ([f"train.epochs={args.epochs}", "train.max_minutes=0"] if args.epochs
+              else [f"train.max_minutes={args.minutes}"]) + (["train.threads=1"] if args.jobs > 1 else [])
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(run, name, preset, sets, budget, out, args.data_dir, args.jobs > 1)
+                   for name, (preset, sets) in RUNS[args.which].items()]
+        for f in futures:
+            f.result()
+    table = report(list(RUNS[args.which]), out, by_epoch=args.epochs is not None)
     print(table)
     (out / "table.md").write_text(table + "\n")
 

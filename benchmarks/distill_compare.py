@@ -3,9 +3,16 @@ from a teacher, for the same minutes each, then every model's parameters, valida
 perplexity and batch-1 speed.
 
     python benchmarks/distill_compare.py TEACHER_RUN --minutes 5 --out runs/bench-distill \\
-        [--preset cpu-ptb] [--set model.hidden_size=256 ...] [--temperature 1]
+        [--preset cpu-ptb] [--set model.hidden_size=256 ...] [--temperature 1] [--top-k 64]
 
 Each run is a real `awdlstm train` / `awdlstm distill` process; a finished run is reused.
+With --top-k K the distilled student reads the teacher's cached top K (distill.top_k).
+
+    python benchmarks/distill_compare.py TEACHER_RUN --approximation STUDENT_RUN [--ks 16 64 256]
+
+measures the cached loss's approximation instead: on the first windows of the training
+text (batch 32, bptt 70), the soft loss from the teacher's top k with an even tail against
+the exact one over the whole vocabulary, at T = 1, 2 and 20.
 """
 
 from __future__ import annotations
@@ -38,6 +45,45 @@ def ms_per_token(run: Path, tokens: int = 300) -> float:
     return sorted(times)[1]
 
 
+def approximation(teacher_run: str, student_run: str, ks: list[int], windows: int = 20) -> None:
+    """The relative error of the top-k loss (even tail) against the exact KL, per k and T."""
+    import torch.nn.functional as F
+
+    from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
+    from awdlstm.config import DistillConfig
+    from awdlstm.data.batching import batchify
+    from awdlstm.train.losses.distillation import Teacher, cached_soft_loss, soft_loss
+
+    student, vocab, cfg, ckpt = model_from_checkpoint(Path(student_run))
+    student.eval()
+    corpus = corpus_for(cfg, False, ckpt.tokenizer())
+    teacher = Teacher(teacher_run, vocab.itos, torch.device("cpu"))
+    source = batchify(corpus.train, 32)
+    teacher.reset(32)
+    hidden = student.init_hidden(32)
+    pairs = []
+    with torch.no_grad():
+        for w in range(min(windows, source.size(0) // 70)):
+            x = source[w * 70:(w + 1) * 70]
+            out = student(x, hidden)
+            hidden = out.hidden
+            pairs.append((F.log_softmax(out.logits.float(), -1), teacher.log_probs(x)))
+    print(f"{'T':>5s} {'exact':>9s} " + " ".join(f"{'k=' + str(k):>16s}" for k in ks))
+    for T in (1.0, 2.0, 20.0):
+        cfg_t = DistillConfig(teacher=teacher_run, temperature=T)
+        exact = sum(soft_loss(q, p, cfg_t).item() for q, p in pairs) / len(pairs)
+        cells = []
+        for k in ks:
+            approx = 0.0
+            for q, p in pairs:
+                top = p.topk(k, -1)
+                rest = p.scatter(-1, top.indices, -float("inf")).logsumexp(-1).exp()
+                approx += cached_soft_loss(q, top.indices, top.values.half().float(), rest, cfg_t).item()
+            approx /= len(pairs)
+            cells.append(f"{approx:9.4f} ({(approx - exact) / exact:+.2%})")
+        print(f"{T:5g} {exact:9.4f} " + " ".join(f"{c:>16s}" for c in cells))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("teacher")
@@ -48,7 +94,12 @@ def main():
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--soft-weight", type=float, default=0.5)
     p.add_argument("--hard-weight", type=float, default=0.5)
+    p.add_argument("--top-k", type=int, default=0, help="distill.top_k of the distilled run (0: exact)")
+    p.add_argument("--approximation", metavar="STUDENT_RUN", help="measure the top-k loss against the exact one")
+    p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     args = p.parse_args()
+    if args.approximation:
+        return approximation(args.teacher, args.approximation, args.ks)
     out = Path(args.out)
     sets = [x for s in STUDENT + args.set for x in ("--set", s)]
     cli = [sys.executable, "-m", "awdlstm.cli"]
@@ -57,7 +108,8 @@ def main():
                         "--out", str(out / "alone")],
         "distilled": cli + ["distill", args.teacher, "--preset", args.preset, *sets, "--minutes", str(args.minutes),
                             "--temperature", str(args.temperature), "--soft-weight", str(args.soft_weight),
-                            "--hard-weight", str(args.hard_weight), "--out", str(out / "distilled")],
+                            "--hard-weight", str(args.hard_weight), "--set", f"distill.top_k={args.top_k}",
+                            "--out", str(out / "distilled")],
     }
     for name, command in runs.items():
         if not (out / name / "results.json").is_file():

@@ -47,7 +47,8 @@ class TrainConfig(Validated):
                                  "(0: PyTorch's 0.99)", "prob")
     schedule: str = param("ntasgd", "'ntasgd': switch to averaging on the non-monotone trigger; "
                           "'book': divide lr by lr_decay when validation does not improve; 'budget': warm "
-                          "up, then decay to lr_floor as max_minutes runs out, averaging from average_from; "
+                          "up, then decay to lr_floor as max_minutes (or, without it, the epochs) runs out, "
+                          "averaging from average_from; "
                           "'stlr': slanted triangular over all epochs' batches (ULMFiT); 'none'",
                           ("ntasgd", "book", "budget", "stlr", "none"))
     lr: float = param(30.0, "initial learning rate", "positive")
@@ -96,9 +97,6 @@ class TrainConfig(Validated):
         if self.optimizer == "momentum" and not self.momentum:
             raise AwdlstmError("train.optimizer='momentum' needs train.momentum, e.g. 0.9 (0 is plain SGD: 'sgd')")
         check_device(self.device, "train.device")
-        if self.schedule == "budget" and not self.max_minutes:
-            raise AwdlstmError("train.schedule='budget' plans over the wall-clock budget; set train.max_minutes "
-                               "(or --minutes) above 0")
         if self.schedule == "budget" and self.when:
             raise AwdlstmError(f"train.when={self.when} cannot act with train.schedule='budget' (its decay sets lr); "
                                f"drop train.when or choose another schedule")
@@ -144,6 +142,9 @@ class DistillConfig(Validated):
     hard_weight: float = param(0.5, "w_hard: weight of the cross-entropy with the corpus's next tokens", "nonneg")
     square_temperature: bool = param(True, "multiply the soft loss by T^2, which keeps its gradients' scale as T "
                                      "changes (Hinton et al. 2015)")
+    top_k: int = param(0, "k > 0: the teacher's k most probable tokens per position, computed once per teacher "
+                       "and corpus and memory-mapped (the tail's mass spread evenly); 0: the teacher runs at every "
+                       "step (exact)", "nonneg")
 
     def validate(self) -> None:
         changed = [f.name for f in dataclasses.fields(self) if f.name != "teacher" and getattr(self, f.name) != f.default]

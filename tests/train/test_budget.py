@@ -91,9 +91,29 @@ def test_resume_mid_schedule_continues_on_the_same_curve(tmp_path):
         torch.testing.assert_close(x, y, atol=1e-6, rtol=0)
 
 
-def test_budget_schedule_needs_a_budget_and_excludes_when():
-    with pytest.raises(AwdlstmError, match="max_minutes"):
-        build_config("tiny", ["train.schedule=budget"])
+def test_without_minutes_the_budget_is_the_epochs(tmp_path):
+    """Planned over train.epochs: the same learning rates whatever the clock says."""
+    folder = corpus_folder(tmp_path)
+    sets = [x for x in SETS if not x.startswith(("train.max_minutes", "train.epochs"))] + ["train.epochs=3"]
+    runs = []
+    for step in (1.5, 100.0):  # a fast and a slow machine
+        lrs = []
+        clock = SimulatedClock(lrs)
+        clock.after_update = lambda loop, c=clock, d=step: setattr(c, "now", c.now + d)
+        t = Trainer(build_config("tiny", sets, corpus=str(folder)), tmp_path / f"run{step}", load_corpus(str(folder)),
+                    progress=False, log=lambda *a: None, clock=clock, hooks=[clock])
+        t.run()
+        assert t.state.stop_reason == "reached 3 epochs" and t.state.averaging
+        runs.append(lrs)
+    assert runs[0] == runs[1]
+    lrs, per_epoch = runs[0], len(runs[0]) // 3
+    assert lrs[0] == pytest.approx(LR * FLOOR) and 0.9 * LR < max(lrs) <= LR  # the warm-up ends between batches
+    assert lrs[-1] < LR * (FLOOR + 2 / per_epoch)  # the last batch ends one batch short of the floor
+    peak = lrs.index(max(lrs))
+    assert all(b <= a for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+
+
+def test_budget_schedule_excludes_when():
     with pytest.raises(AwdlstmError, match="train.when"):
         build_config("tiny", ["train.schedule=budget", "train.max_minutes=1", "train.when=[3]"])
 

@@ -69,12 +69,16 @@ def ablate_cmd(preset: Annotated[str, Arg("the recipe to ablate")] = "cpu-ptb",
                out: Annotated[str | None, Arg("folder of the variants' runs (default runs/ablate-<preset>)")] = None,
                sets: Annotated[list[str], Arg("applied to every variant", flag="--set", metavar="KEY=VALUE")] = (),
                jobs: Annotated[int | None, Arg("variants at once (default: the number of cores)")] = None,
+               seeds: Annotated[list[int], Arg("train every variant once per seed; the table gives medians "
+                                               "(default: the preset's seed)", nargs="+", metavar="SEED")] = (),
                log=print) -> str:
     from ..diagnostics.ablate import run_ablation
     if budget is not None and budget <= 0:
         raise AwdlstmError(f"--budget {budget}: minutes per variant must be positive")
+    if len(set(seeds)) != len(seeds):
+        raise AwdlstmError(f"--seeds {' '.join(map(str, seeds))}: a seed is given twice")
     out_dir = folder(out, "--out") or Path("runs") / f"ablate-{preset}"
-    table = run_ablation(preset, out_dir, budget, list(sets), jobs, log)
+    table = run_ablation(preset, out_dir, budget, list(sets), jobs, list(seeds), log)
     log(table)
     log(f"table: {out_dir / 'ablation.md'}, plot: {out_dir / 'ablation.png'}")
     return table

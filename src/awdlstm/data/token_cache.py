@@ -19,6 +19,7 @@ the next writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
@@ -61,16 +62,28 @@ def write_entry(path: Path, blocks: Iterable[tuple[str, str]], tokenizer: Tokeni
                 files: dict | None = None) -> Path:
     """Numericalise ``blocks`` ((split, text) pairs, train first) into the entry ``path``;
     returns ``path`` (or the entry another process wrote there first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
-    try:
+    with atomic_folder(path) as tmp:
         vocab, stats, dtype = _numericalise(tmp, blocks, tokenizer, where, total_bytes, max_vocab, min_freq,
                                             progress)
         (tmp / "vocab.json").write_text(json.dumps(vocab.itos, ensure_ascii=False))
         meta = {"format": FORMAT, "dtype": dtype.str, "stats": {s: vars(st) for s, st in stats.items()},
                 "files": {s: str(f) for s, f in (files or {}).items()}, "tokenizer": tokenizer.meta()}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    return path
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path):
+    """Write a cache folder whole or not at all: the body fills a temporary folder beside
+    ``path`` (named after this process), renamed to ``path`` at the end; on an error it is
+    removed. A killed writer's folder is removed by the next writer, so an interrupted
+    build never blocks the next one. When another process finished ``path`` first (the
+    rename fails), its folder stays and is the result; ``meta.json`` marks a finished one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
+    try:
+        yield tmp
         os.replace(tmp, path)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -79,7 +92,6 @@ def write_entry(path: Path, blocks: Iterable[tuple[str, str]], tokenizer: Tokeni
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
 
 
 def _remove_abandoned(path: Path) -> None:

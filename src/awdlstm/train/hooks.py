@@ -35,12 +35,14 @@ class Loop(Protocol):
 
 @dataclass
 class Step:
-    """One batch after the forward: x, y (T, B) and the model's output. ``logp`` (T, B, V)
+    """One batch after the forward: x, y (T, B), the model's output and where the window
+    starts. ``logp`` (T, B, V)
     and ``ce`` are computed once, when a term first asks for them."""
 
     x: torch.Tensor
     y: torch.Tensor
     out: Any  # LMOutput
+    start: int = 0  # the window's first row in the batchified training text
 
     @cached_property
     def logp(self) -> torch.Tensor:

@@ -52,6 +52,7 @@ from . import snapshot
 from .hooks import Hook, Step
 from .logbook import Logbook
 from .losses import LossContext, build_losses
+from .losses.teacher_targets import teacher_targets
 from .optimizers import build_optimizer
 from .param_groups import layer_groups, lm_layers
 from .schedules import build_schedules
@@ -105,7 +106,9 @@ class Trainer:
             native.native()  # build or load the CPU kernels now, before the training clock starts
         torch.manual_seed(t.seed)  # the weights are drawn on the CPU, so every device starts alike
         self.model = build_model(cfg.model, len(corpus.vocab)).to(m.device)
-        self.losses = build_losses(cfg, LossContext(corpus.vocab.itos, m.device))
+        start_col, end_col = m.block(t.batch_size)
+        self.losses = build_losses(cfg, LossContext(corpus.vocab.itos, m.device, (start_col, end_col),
+                                                    self._teacher_targets))
         # A term that reads the whole (T, B, V) distribution needs a forward without targets.
         self.whole_distribution = any(term.needs_distribution for term in self.losses)
         self.net = m.wrap(self.model)  # DistributedDataParallel with several processes
@@ -114,7 +117,6 @@ class Trainer:
         self.optimizer = self.make_optimizer()
         self.scaler = m.grad_scaler()
         self.average: AveragedModel | None = None
-        start_col, end_col = m.block(t.batch_size)
         # (rows, B) global batch, this rank's columns: (rows, end - start).
         self.train_source = batchify(corpus.train, t.batch_size).columns(start_col, end_col)
         self.columns = m.columns(t.batch_size)
@@ -140,6 +142,15 @@ class Trainer:
         params = [{"params": list(self.model.parameters()), "lr_scale": 1.0}] if t.lr_layer_decay == 1 else \
             layer_groups(lm_layers(self.model), t.lr_layer_decay)
         return build_optimizer(params, self.state.lr, t)
+
+    def _teacher_targets(self, teacher, k: int):
+        """The teacher's cached top k over the training text at this batch size: written
+        by the first process (the others wait at the barrier), then memory-mapped by all."""
+        train, B = self.corpus.train, self.cfg.train.batch_size
+        if self.machine.is_main:
+            teacher_targets(teacher, train, B, k, self.log, self.progress)
+        self.machine.barrier()
+        return teacher_targets(teacher, train, B, k, _quiet, False)
 
     def start_averaging(self) -> None:
         # An equal-weight running average of every parameter (the tied matrix once),
@@ -305,7 +316,7 @@ class Trainer:
         with self.machine.autocast():
             out = self.net(x, hidden, self.columns, targets=None if self.whole_distribution else y)
             # Every term computes in fp32 whatever the autocast dtype (log p(target) is fp32 from the model).
-            step = Step(x, y, out)
+            step = Step(x, y, out, batch.start)
             loss = self.losses[0](step)
             for term in self.losses[1:]:
                 loss = loss + term(step)

@@ -5,7 +5,9 @@ line here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -25,10 +27,14 @@ LOSSES: dict[str, type[LossTerm]] = {
 
 @dataclass
 class LossContext:
-    """What a term may need besides the config: the corpus's vocabulary and the device."""
+    """What a term may need besides the config: the corpus's vocabulary, the device, this
+    process's columns of the batch, and the cached teacher targets of the training text
+    (``teacher_targets(teacher, k)``: read or written once; teacher_targets.py)."""
 
     itos: list[str]
     device: torch.device
+    columns: tuple[int, int] = (0, 0)
+    teacher_targets: Callable[[Any, int], Any] | None = None
 
 
 def build_losses(cfg, context: LossContext) -> list[LossTerm]:

@@ -13,13 +13,31 @@ same scale as T changes; it can be turned off. The teacher runs in evaluation mo
 the same windows as the student, its own hidden state carried from window to window;
 its probabilities exist only for the batch at hand.
 
+With distill.top_k = k > 0 the teacher does not run during training: its k most probable
+tokens at every position are computed once and memory-mapped (teacher_targets.py), and the
+soft loss is the KL from the teacher's distribution completed over the whole vocabulary:
+
+    p̂_j = p_j for the k kept tokens,   p̂_j = r · q_j / Q for the others
+
+with r the teacher's mass outside its top k (stored exactly) and q_j / Q the student's own
+distribution over those tokens (a constant: no gradient flows through it). The tail's mass
+is the teacher's and its shape the student's, so at T = 1 the loss is the exact KL of the
+(k + 1)-way partition, kept tokens + "any other" (the tail's shape costs nothing and is
+not pulled anywhere), and its gradient on the kept tokens is exact. Spreading r evenly
+instead would pull the student's tail toward uniform, onto rare words. At T > 1 the
+tempered tail keeps the student's shape too; the true tail's spread would differ by its
+shape's KL, which p^(1/T) shrinks as T grows. benchmarks/distill_compare.py
+--approximation measures it against the exact loss.
+
 In the loop the two halves are two loss terms: the hard one is CrossEntropy weighted by
 w_hard (cross_entropy.py), the soft one is the ``Distillation`` term here, which owns the
-teacher and its carried state (saved as ``teacher_hidden.*`` for a mid-epoch resume).
+teacher and its carried state (saved as ``teacher_hidden.*`` for a mid-epoch resume), or
+the cached targets (nothing to save: a position's targets do not depend on the state).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -56,6 +74,26 @@ def soft_loss(student_logp: torch.Tensor, teacher_logp: torch.Tensor, cfg: Disti
     return soft
 
 
+def cached_soft_loss(student_logp: torch.Tensor, ids: torch.Tensor, teacher_logp: torch.Tensor,
+                     rest: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
+    """T² · KL(p̂_T ‖ q_T), p̂ the teacher's top k with the tail shaped as the student's (the
+    module's rule). student_logp (..., V) log-probabilities; ids and teacher_logp (..., k)
+    the kept tokens and their log-probabilities at T = 1; rest (...) the mass of the others."""
+    V, k = student_logp.size(-1), ids.size(-1)
+    q = student_logp.reshape(-1, V).float()
+    ids, lp, rest = ids.reshape(-1, k), teacher_logp.reshape(-1, k).float(), rest.reshape(-1, 1).float()
+    # log p̂ (N, V), a constant target: log r + log q_j − log Q_tail on the tail (Q_tail: the
+    # student's own tail mass), the teacher's log p on the kept tokens. r is floored at
+    # float32's smallest normal: a tail that underflowed in the teacher's softmax.
+    with torch.no_grad():
+        tail_q = q.scatter(1, ids, -math.inf).logsumexp(1, keepdim=True)  # log Q_tail (N, 1)
+        target = (rest.clamp_min(torch.finfo(torch.float32).tiny).log() - tail_q + q).scatter(1, ids, lp)
+    T = cfg.temperature
+    soft = F.kl_div(F.log_softmax(q / T, -1), F.log_softmax(target / T, -1), reduction="batchmean",
+                    log_target=True)
+    return soft * T * T if cfg.square_temperature else soft
+
+
 class Teacher:
     """The teacher model (evaluation mode, no gradients) and the hidden state it carries."""
 
@@ -69,6 +107,7 @@ class Teacher:
                                f"trained on")
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.vocab_size = len(itos)
         self.hidden: Hidden | None = None
 
     def reset(self, batch_size: int) -> None:
@@ -85,26 +124,38 @@ class Teacher:
 
 
 class Distillation(LossTerm):
-    """w_soft · T² · KL(teacher_T ‖ student_T) on every position of the batch."""
+    """w_soft · T² · KL(teacher_T ‖ student_T) on every position of the batch: from the
+    teacher run alongside (top_k = 0) or from its cached top k."""
 
     name = "distillation"
     needs_distribution = True
 
-    def __init__(self, cfg: DistillConfig, itos: list[str], device: torch.device):
+    def __init__(self, cfg: DistillConfig, context):
         self.cfg = cfg
-        self.teacher = Teacher(cfg.teacher, itos, device)
+        self.teacher = Teacher(cfg.teacher, context.itos, context.device)
+        self.targets = None
+        if cfg.top_k:
+            if cfg.top_k >= self.teacher.vocab_size:
+                raise AwdlstmError(f"distill.top_k={cfg.top_k} keeps the whole vocabulary of "
+                                   f"{self.teacher.vocab_size}; choose fewer (or 0: the exact loss)")
+            self.targets = context.teacher_targets(self.teacher, cfg.top_k)
+        self.columns = context.columns
 
     @classmethod
     def from_config(cls, cfg, context) -> Distillation | None:
         if not cfg.distill.teacher or cfg.distill.soft_weight == 0:
             return None
-        return cls(cfg.distill, context.itos, context.device)
+        return cls(cfg.distill, context)
 
     def __call__(self, step: Step) -> torch.Tensor:
-        return self.cfg.soft_weight * soft_loss(step.logp, self.teacher.log_probs(step.x), self.cfg)
+        if self.targets is None:
+            return self.cfg.soft_weight * soft_loss(step.logp, self.teacher.log_probs(step.x), self.cfg)
+        ids, lp, rest = self.targets.window(step.start, step.x.size(0), self.columns, step.x.device)
+        return self.cfg.soft_weight * cached_soft_loss(step.logp, ids, lp, rest, self.cfg)
 
     def start_epoch(self, batch_size: int) -> None:
-        self.teacher.reset(batch_size)
+        if self.targets is None:
+            self.teacher.reset(batch_size)
 
     def end_epoch(self) -> None:
         self.teacher.hidden = None

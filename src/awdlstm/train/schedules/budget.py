@@ -1,5 +1,7 @@
-"""The budget schedule: warm-up, stable, and a decay planned over the wall-clock budget
-(train.max_minutes), with averaging from train.average_from of the budget on."""
+"""The budget schedule: warm-up, stable, and a decay planned over the run's budget, with
+averaging from train.average_from of the budget on. The budget is the wall clock
+(train.max_minutes) when one is set, else the epochs (train.epochs): an epoch budget gives
+the same curve on any machine, at any load (the experiments compare runs that way)."""
 
 from __future__ import annotations
 
@@ -28,14 +30,17 @@ def budget_lr(lr: float, progress: float, warmup: float, floor: float, shape: st
 
 
 class Budget(Schedule):
-    """The clock is part of the saved run state (TrainState.elapsed), so a resumed run
-    continues on the same curve."""
+    """The clock and the epoch are part of the saved run state (TrainState.elapsed, .epoch),
+    so a resumed run continues on the same curve."""
 
     name = "budget"
 
     def on_batch(self, loop: Loop, clock: float, epoch_fraction: float) -> None:
         t, s = loop.cfg.train, loop.state
-        progress = clock / (t.max_minutes * 60)
+        if t.max_minutes:
+            progress = clock / (t.max_minutes * 60)
+        else:  # epochs done (the one in progress counts by its batches) over train.epochs
+            progress = (s.epoch - 1 + epoch_fraction) / t.epochs
         s.lr = budget_lr(t.lr, progress, t.warmup, t.lr_floor, t.decay, t.decay_start)
         if not s.averaging and t.average_from < 1.0 and progress >= t.average_from:
             loop.start_averaging()

@@ -1,0 +1,166 @@
+"""The teacher's cached top k: the stored distribution is the teacher's on the kept tokens,
+the approximate loss is its formula (and the exact one when the tail is even), a cache of
+another teacher or corpus is never read, and a student trains from it without the teacher."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from awdlstm import commands
+from awdlstm.config import DistillConfig
+from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
+from awdlstm.data.batching import batchify
+from awdlstm.errors import AwdlstmError
+from awdlstm.train.losses.distillation import Teacher, cached_soft_loss, soft_loss
+from awdlstm.train.losses.teacher_targets import teacher_targets
+
+QUIET = lambda *a, **k: None  # noqa: E731
+
+
+def test_cached_targets_are_the_teachers_distribution_on_the_kept_tokens(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    corpus = load_corpus("synthetic")
+    teacher = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"))
+    B, k = 4, 5
+    cache = teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path)
+    # The teacher read by windows of another length (30, not the writer's 70), state carried.
+    source = batchify(corpus.train, B)
+    teacher.reset(B)
+    for start in (0, 30, 60):
+        lp = teacher.log_probs(source[start:start + 30])  # (30, B, V)
+        ids, logp, rest = cache.window(start, 30, (0, B), "cpu")
+        torch.testing.assert_close(logp, lp.gather(-1, ids), atol=2e-3, rtol=1e-3)  # fp16
+        top = lp.topk(k, -1)
+        torch.testing.assert_close(logp, top.values, atol=2e-3, rtol=1e-3)
+        torch.testing.assert_close(rest, 1 - top.values.exp().sum(-1), atol=1e-5, rtol=0)
+    # A process's columns are those columns of the whole batch.
+    ids, logp, rest = cache.window(10, 7, (1, 3), "cpu")
+    full = cache.window(10, 7, (0, B), "cpu")
+    assert torch.equal(ids, full[0][:, 1:3]) and torch.equal(rest, full[2][:, 1:3])
+
+
+def hand_example():
+    """V = 4, k = 2: one position; the student's and the teacher's log-probabilities."""
+    q = torch.tensor([[0.1, 0.2, 0.3, 0.4]]).log()
+    p = torch.tensor([[0.5, 0.05, 0.3, 0.15]]).log()
+    ids = torch.tensor([[0, 2]])  # the teacher's two most probable
+    return q, p, ids, p.gather(1, ids), torch.tensor([0.2])
+
+
+@pytest.mark.parametrize("T", [1.0, 2.0, 20.0])
+def test_the_approximate_loss_is_its_formula_on_a_hand_example(T):
+    q, _, ids, lp, rest = hand_example()
+    cfg = DistillConfig(teacher="t", temperature=T)
+    # p̂ = (0.5, r q_1 / Q, 0.3, r q_3 / Q) with r = 0.2 and the student's tail q_1 = 0.2,
+    # q_3 = 0.4, Q = 0.6: the kept two as they are, the tail's 0.2 in the student's shape.
+    p_hat = torch.tensor([0.5, 0.2 * 0.2 / 0.6, 0.3, 0.2 * 0.4 / 0.6], dtype=torch.float64)
+    qd = q[0].double().exp()
+    pt = p_hat ** (1 / T) / (p_hat ** (1 / T)).sum()
+    qt = qd ** (1 / T) / (qd ** (1 / T)).sum()
+    expected = T * T * float((pt * (pt.log() - qt.log())).sum())
+    got = cached_soft_loss(q, ids, lp, rest, cfg)
+    # float32 arithmetic: T² = 400 times a small KL keeps about four digits
+    assert got.item() == pytest.approx(expected, rel=3e-4)
+    # The same as the exact loss with that completed distribution as the teacher's.
+    assert got.item() == pytest.approx(soft_loss(q, p_hat.float().log().unsqueeze(0), cfg).item(), rel=3e-4)
+    # The target is a constant: the gradient is the exact loss's with p̂ as a fixed teacher.
+    qa, qb = q.clone().requires_grad_(True), q.clone().requires_grad_(True)
+    cached_soft_loss(qa, ids, lp, rest, cfg).backward()
+    soft_loss(qb, p_hat.float().log().unsqueeze(0), cfg).backward()
+    torch.testing.assert_close(qa.grad, qb.grad, atol=1e-5, rtol=1e-3)
+
+
+def test_at_t1_the_tail_costs_only_its_mass():
+    """At T = 1: the KL of the (k + 1)-way partition, kept tokens + "any other"."""
+    q, p, ids, lp, rest = hand_example()
+    cfg = DistillConfig(teacher="t", temperature=1.0)
+    qk, pk = q[0, [0, 2]].exp(), p[0, [0, 2]].exp()
+    partition = float((pk * (pk / qk).log()).sum() + 0.2 * math.log(0.2 / (1 - qk.sum())))
+    assert cached_soft_loss(q, ids, lp, rest, cfg).item() == pytest.approx(partition, rel=1e-5)
+    # No tail left (rest 0): the KL over the kept tokens alone, finite.
+    two = torch.tensor([[0.6, 0.0, 0.4, 0.0]])
+    loss = cached_soft_loss(q, ids, two.gather(1, ids).log(), torch.tensor([0.0]), cfg)
+    assert loss.item() == pytest.approx(float((two[0, [0, 2]] * (two[0, [0, 2]] / qk).log()).sum()), rel=1e-4)
+
+
+def test_the_loss_approaches_the_exact_one_as_k_grows():
+    g = torch.Generator().manual_seed(0)
+    q = F.log_softmax(torch.randn(50, 200, generator=g) * 2, -1)
+    p = F.log_softmax(torch.randn(50, 200, generator=g) * 3, -1)
+    cfg = DistillConfig(teacher="t", temperature=2.0)
+    exact = soft_loss(q, p, cfg).item()
+    errors = []
+    for k in (5, 50, 150, 199):
+        top = p.topk(k, -1)
+        rest = 1 - top.values.exp().sum(-1)
+        errors.append(abs(cached_soft_loss(q, top.indices, top.values, rest, cfg).item() - exact))
+    assert errors == sorted(errors, reverse=True) and errors[-1] < 1e-4 * exact
+
+
+def test_another_teacher_or_corpus_never_uses_the_cache(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    corpus = load_corpus("synthetic")
+    teacher = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"))
+    first = teacher_targets(teacher, corpus.train, 4, 3, QUIET, False, root=tmp_path)
+    logs = []
+    again = teacher_targets(teacher, corpus.train, 4, 3, logs.append, False, root=tmp_path)
+    assert again.path == first.path and "cached" in logs[0]
+    # Another corpus (the same vocabulary, other text), another batch size, another k.
+    other = np.array(corpus.train[::-1])
+    paths = {first.path,
+             teacher_targets(teacher, other, 4, 3, QUIET, False, root=tmp_path).path,
+             teacher_targets(teacher, corpus.train, 5, 3, QUIET, False, root=tmp_path).path,
+             teacher_targets(teacher, corpus.train, 4, 2, QUIET, False, root=tmp_path).path}
+    # Another teacher at the same path: its weights changed (retrained in place).
+    weight = next(teacher.model.parameters())
+    original = weight.detach().clone()
+    with torch.no_grad():
+        weight.add_(0.01)
+    changed = teacher_targets(teacher, corpus.train, 4, 3, QUIET, False, root=tmp_path)
+    paths.add(changed.path)
+    assert len(paths) == 5
+    assert not np.array_equal(np.asarray(changed.logp), np.asarray(first.logp))
+    # A damaged folder (a file cut short) is written anew.
+    with torch.no_grad():
+        weight.copy_(original)  # the first teacher again
+    stored, path = np.array(first.logp), first.path
+    del first, again  # their mappings of the file about to be cut
+    (path / "logp.npy").write_bytes(b"")
+    logs = []
+    rewritten = teacher_targets(teacher, corpus.train, 4, 3, logs.append, False, root=tmp_path)
+    assert rewritten.path == path and "one pass" in logs[0]
+    np.testing.assert_array_equal(np.asarray(rewritten.logp), stored)
+
+
+def test_a_student_trains_from_the_cached_targets(tiny_run, tmp_path, monkeypatch):
+    teacher, _ = tiny_run
+    sets = ["train.epochs=2", "model.hidden_size=32", "distill.top_k=8", "train.variable_bptt=true"]
+    logs = []
+    a = commands.distill(str(teacher), "tiny", sets, str(tmp_path / "a"), None, log=logs.append,
+                         temperature=2.0, soft_weight=0.5, hard_weight=0.5)
+    assert any("one pass of the teacher" in str(m) for m in logs)
+    assert math.isfinite(a["valid_loss"])
+    # The second student finds the cache and never runs the teacher's forward.
+    monkeypatch.setattr(Teacher, "log_probs", lambda *a: (_ for _ in ()).throw(AssertionError("teacher ran")))
+    logs.clear()
+    b = commands.distill(str(teacher), "tiny", sets, str(tmp_path / "b"), None, log=logs.append,
+                         temperature=2.0, soft_weight=0.5, hard_weight=0.5)
+    assert any("(cached, top 8)" in str(m) for m in logs)
+    assert b["valid_loss"] == pytest.approx(a["valid_loss"], abs=1e-6)  # the same targets, the same run
+
+
+def test_top_k_must_leave_a_tail(tiny_run, tmp_path):
+    teacher, _ = tiny_run
+    V = len(load_corpus("synthetic").vocab)
+    with pytest.raises(AwdlstmError, match=f"distill.top_k={V}"):
+        commands.distill(str(teacher), "tiny", [f"distill.top_k={V}"], str(tmp_path / "x"), None, log=QUIET)
+
+
+def test_the_synthetic_spec_is_the_teachers(tmp_path):
+    # The tests above read "synthetic", the tiny preset's corpus: the tiny_run teacher's own.
+    folder = tmp_path / "syn"
+    write_synthetic(SyntheticSpec(), folder)
+    assert load_corpus(str(folder)).vocab.itos == load_corpus("synthetic").vocab.itos
