@@ -93,3 +93,26 @@ def test_in_the_model_with_the_awd_regularizers():
     for layer in model.layers:  # every Q and R, and the raw weight-dropped W_hh
         assert all(p.grad.abs().sum() > 0 for p in layer.mats)
         assert layer.lstm.weight_hh_l0.grad.abs().sum() > 0
+
+
+def test_the_factorized_form_equals_the_full_rank_one_with_the_same_products():
+    """Q^i = A^i B^i: a rank-k layer and a full-rank layer holding the products agree, in
+    outputs and in the gradients of the LSTM weights (the factors' gradients follow by the
+    chain rule: dA = dQ B^T, dB = A^T dQ)."""
+    torch.manual_seed(3)
+    low = MogrifierLayer(IN, H, rounds=5, rank=2).double()
+    full = MogrifierLayer(IN, H, rounds=5, rank=0).double()
+    full.lstm.load_state_dict(low.lstm.state_dict())
+    with torch.no_grad():
+        for mat, a, b in zip(full.mats, low.left, low.right):
+            mat.copy_(a @ b)
+    x, h0, c0 = torch.randn(T, B, IN).double(), torch.randn(1, B, H).double(), torch.randn(1, B, H).double()
+    out_low, _ = low(x, (h0, c0))
+    out_full, _ = full(x, (h0, c0))
+    torch.testing.assert_close(out_low, out_full)
+    out_low.square().sum().backward()
+    out_full.square().sum().backward()
+    torch.testing.assert_close(low.lstm.weight_hh_l0.grad, full.lstm.weight_hh_l0.grad)
+    for mat, a, b in zip(full.mats, low.left, low.right):
+        torch.testing.assert_close(a.grad, mat.grad @ b.detach().t())
+        torch.testing.assert_close(b.grad, a.detach().t() @ mat.grad)

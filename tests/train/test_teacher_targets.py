@@ -137,7 +137,7 @@ def test_another_teacher_or_corpus_never_uses_the_cache(tiny_run, tmp_path):
 
 def test_a_student_trains_from_the_cached_targets(tiny_run, tmp_path, monkeypatch):
     teacher, _ = tiny_run
-    sets = ["train.epochs=2", "model.hidden_size=32", "distill.top_k=8", "train.variable_bptt=true"]
+    sets = ["train.epochs=2", "model.hidden_size=32", "train.variable_bptt=true", "distill.top_k=8"]
     logs = []
     a = commands.distill(str(teacher), "tiny", sets, str(tmp_path / "a"), None, log=logs.append,
                          temperature=2.0, soft_weight=0.5, hard_weight=0.5)
@@ -146,8 +146,8 @@ def test_a_student_trains_from_the_cached_targets(tiny_run, tmp_path, monkeypatc
     # The second student finds the cache and never runs the teacher's forward.
     monkeypatch.setattr(Teacher, "log_probs", lambda *a: (_ for _ in ()).throw(AssertionError("teacher ran")))
     logs.clear()
-    b = commands.distill(str(teacher), "tiny", sets, str(tmp_path / "b"), None, log=logs.append,
-                         temperature=2.0, soft_weight=0.5, hard_weight=0.5)
+    b = commands.distill(str(teacher), "tiny", sets[:-1], str(tmp_path / "b"), None, log=logs.append,
+                         temperature=2.0, soft_weight=0.5, hard_weight=0.5, top_k=8)  # --top-k 8
     assert any("(cached, top 8)" in str(m) for m in logs)
     assert b["valid_loss"] == pytest.approx(a["valid_loss"], abs=1e-6)  # the same targets, the same run
 

@@ -129,6 +129,9 @@ def distill(teacher: Annotated[str | None, Arg("the teacher's run, checkpoint or
             hard_weight: Annotated[float | None, Arg("w_hard (default: distill.hard_weight's)")] = None,
             square_temperature: Annotated[bool | None, Arg("leave out the T^2 factor of the soft loss",
                                                            flag="--no-square-temperature", negate=True)] = None,
+            top_k: Annotated[int | None, Arg("read the teacher's top K per position from a cache made once "
+                                             "(default: distill.top_k's; 0: run the teacher at every step)",
+                                             metavar="K")] = None,
             command_line: str | None = None) -> dict:
     """Train a student (``preset`` with ``sets``) on the teacher's corpus with the
     distillation loss (train/losses/); ``resume`` continues an interrupted one."""
@@ -143,7 +146,7 @@ def distill(teacher: Annotated[str | None, Arg("the teacher's run, checkpoint or
         raise AwdlstmError(f"{teacher}: no such run folder, checkpoint or model folder (the teacher)")
     data = open_checkpoint(path).config().data
     knobs = {"temperature": temperature, "soft_weight": soft_weight, "hard_weight": hard_weight,
-             "square_temperature": square_temperature}
+             "square_temperature": square_temperature, "top_k": top_k}
     # The student reads the teacher's corpus, unless --corpus names another (whose
     # vocabulary must then be the same).
     inherited = [f"data.{k}={v}" for k, v in vars(data).items()
