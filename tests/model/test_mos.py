@@ -77,3 +77,22 @@ def test_config_rules():
     for knob, value in (("mos_experts", 3), ("mos_last_size", 10), ("dropout_latent", 0.2)):
         with pytest.raises(AwdlstmError, match=f"model.{knob}={value} only acts with model.head='mos'"):
             ModelConfig(**{knob: value})
+
+
+def test_the_fused_target_path_equals_autograd_through_the_logits():
+    """ExpertTargetLogProb (one (rows, V) buffer, a hand-written backward) against the
+    log-softmax path, in outputs and in every gradient, the tied weight included."""
+    from awdlstm.model.mos import MixtureOfSoftmaxes
+    torch.manual_seed(0)
+    head = MixtureOfSoftmaxes(12, 8, 30, 3, dropout_latent=0.0).double()
+    x = torch.randn(5, 4, 12, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 30, (5, 4))
+    ref = head.log_probs(x).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+    grads_ref = torch.autograd.grad(ref.sum(), [x, *head.parameters()])
+    head.float()
+    xf = x.detach().float().requires_grad_(True)
+    got = head.target_log_prob(xf, y)  # the fused path: float32, no autocast
+    torch.testing.assert_close(got.double(), ref.double(), atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(got.sum(), [xf, *head.parameters()])
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a.double(), b.double(), atol=1e-5, rtol=1e-4)

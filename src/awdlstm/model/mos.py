@@ -67,7 +67,47 @@ class MixtureOfSoftmaxes(LogProbHead, nn.Module):
     def target_log_prob(self, x: torch.Tensor, targets: torch.Tensor, columns: Columns | None = None):
         """x (T, B, D), targets (T, B) -> log p(target) (T, B), fp32:
         logsumexp_k(log π_k + logit_{k,y} - logsumexp_w logit_{k,w}), no (T, B, K, V) log-softmax kept."""
-        logits, log_prior = self._parts(x, columns)
+        T, B, _ = x.shape
         K = self.experts
+        if x.dtype == torch.float32 and self.weight.dtype == torch.float32 and \
+                not torch.is_autocast_enabled(x.device.type):
+            latent = self.latent_dropout(torch.tanh(self.latent(x)), columns)  # (T, B, K·E)
+            rows = targets.reshape(T * B, 1).expand(T * B, K).reshape(-1)  # each expert's row wants y
+            target = ExpertTargetLogProb.apply(latent.reshape(T * B * K, self.emb_size), self.weight, self.bias,
+                                               rows).view(T, B, K)
+            log_prior = F.log_softmax(self.prior(x), dim=-1)
+            return torch.logsumexp(log_prior + target, dim=-1)
+        logits, log_prior = self._parts(x, columns)
         target = logits.gather(-1, targets.unsqueeze(-1).unsqueeze(-1).expand(*targets.shape, K, 1)).squeeze(-1)
         return torch.logsumexp(log_prior + target - torch.logsumexp(logits, dim=-1), dim=-1)
+
+
+class ExpertTargetLogProb(torch.autograd.Function):
+    """Each expert's log-probability of the target, log_softmax(W latent + b)_y, with one
+    (rows, V) buffer: the forward keeps softmax(z) in the logits' own memory, and the
+    backward turns it in place into the logits' gradient,
+
+        ∂ℓ/∂z_v = δ_{v,y} − s_v,   so   dz = g · (onehot(y) − s)   (g: the gradient of ℓ),
+
+    then two matrix products give d latent and dW. Autograd through logits → logsumexp →
+    gather would keep the logits and a softmax and make several passes over (rows, V)."""
+
+    @staticmethod
+    def forward(ctx, latent, weight, bias, targets):
+        """latent (rows, E), weight (V, E), bias (V), targets (rows) -> ℓ (rows)."""
+        z = torch.addmm(bias, latent, weight.t())  # (rows, V)
+        lse = torch.logsumexp(z, dim=1)
+        out = z.gather(1, targets.unsqueeze(1)).squeeze(1) - lse
+        z.sub_(lse.unsqueeze(1)).exp_()  # softmax, in place
+        ctx.save_for_backward(latent, weight, z, targets)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        latent, weight, s, targets = ctx.saved_tensors
+        dz = s.mul_(-grad.unsqueeze(1))  # −g s, in place: the saved softmax is not needed again
+        dz.scatter_add_(1, targets.unsqueeze(1), grad.unsqueeze(1))  # + g at y
+        d_latent = dz @ weight if ctx.needs_input_grad[0] else None
+        d_weight = dz.t() @ latent if ctx.needs_input_grad[1] else None
+        d_bias = dz.sum(0) if ctx.needs_input_grad[2] else None
+        return d_latent, d_weight, d_bias, None
