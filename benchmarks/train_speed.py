@@ -6,7 +6,8 @@ Variants (see VARIANTS): ``awd`` = every AWD regularizer on (embedding, locked a
 drop, AR/TAR) on the fused kernel; ``zoneout`` = the per-step zoneout layer (z_c 0.5, z_h
 0.05) and nothing else; ``awd-zoneout`` = zoneout with every AWD regularizer; ``mos`` and
 ``mogrifier`` = the mixture-of-softmaxes head (15 experts) and the Mogrifier cell (5 rounds),
-each with every AWD regularizer. The zoneout paper's other cells, each alone and against
+each with every AWD regularizer; ``mogrifier-plain`` and ``mogrifier-rank32`` the Mogrifier
+alone, full-rank and factored at rank 32. The zoneout paper's other cells, each alone and against
 PyTorch's fused cell of its kind (``plain-gru``, ``plain-rnn``; else ``plain``, nn.LSTM):
 ``gru`` (fused), ``gru-zoneout`` (z_h 0.1), ``gru-dropout`` (recurrent dropout 0.25),
 ``rnn-zoneout`` (z_h 0.1), ``layernorm-lstm``, ``batchnorm-lstm`` and ``batchnorm-zoneout``
@@ -43,6 +44,11 @@ VARIANTS = {
     # the Mogrifier cell with 5 rounds.
     "mos": {"head": "mos", "mos_experts": 15, "dropout_latent": 0.29},
     "mogrifier": {"cell": "mogrifier", "mogrifier_rounds": 5},
+    # The Mogrifier alone (no other regularizer, as the plain LSTM), full-rank and with Q, R
+    # factored at rank 32 (each round two thin products).
+    "mogrifier-plain": {**NO_REG, "cell": "mogrifier", "mogrifier_rounds": 5, "ar_tar": False},
+    "mogrifier-rank32": {**NO_REG, "cell": "mogrifier", "mogrifier_rounds": 5, "mogrifier_rank": 32,
+                         "ar_tar": False},
     "gru": {**NO_REG, "cell": "gru", "ar_tar": False},
     "gru-zoneout": {**NO_REG, "cell": "gru", "zoneout_h": 0.1, "ar_tar": False},
     "gru-dropout": {**NO_REG, "cell": "gru", "recurrent_dropout": 0.25, "ar_tar": False},

@@ -207,14 +207,15 @@ def test_a_build_in_progress_elsewhere_is_announced_and_waited_for_with_a_limit(
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("rounds", [0, 1, 4, 5])
+@pytest.mark.parametrize("rounds, rank", [(0, 0), (1, 0), (4, 0), (5, 0), (5, 3), (4, 2)])
 @pytest.mark.parametrize("scale", SATURATED)
-def test_mogrifier_kernels_match_the_pytorch_loops(kernels, monkeypatch, rounds, scale):
+def test_mogrifier_kernels_match_the_pytorch_loops(kernels, monkeypatch, rounds, rank, scale):
+    """Full-rank rounds and factored ones (two thin products per round)."""
     from awdlstm.model.mogrifier import MogrifierLayer
 
     torch.manual_seed(rounds)
     gates, cell = SATURATED[scale]
-    layer = MogrifierLayer(9, 11, rounds=rounds)
+    layer = MogrifierLayer(9, 11, rounds=rounds, rank=rank)
     x = (torch.randn(6, 4, 9) * gates).requires_grad_()
     state = (torch.randn(1, 4, 11), torch.randn(1, 4, 11) * cell)
     w = torch.randn(6, 4, 11)

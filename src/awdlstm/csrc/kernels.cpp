@@ -316,27 +316,36 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
 
 // ---------------------------------------------------------------- Mogrifier LSTM
 // The loops of MogrifierFunction (awdlstm/model/mogrifier.py documents the math). mats are
-// Q^1, R^2, Q^3, …; each round's product and the gates' product go through StepGemm, each
-// round's σ and gating and the LSTM cell are one pointwise pass.
+// Q^1, R^2, Q^3, …, or with `factored` the pairs A^1, B^1, A^2, B^2, … of Q^i = A^i B^i
+// (A (rows, k), B (k, cols)): a round's product is then two thin ones, driver B^T A^T, whose
+// middle u = driver B^T (T, B, k) is kept for the weight gradients. Each product goes
+// through StepGemm; each round's σ and gating and the LSTM cell are one pointwise pass.
 
 // Forward. Returns xs (nq+1, T, B, m: x_t, x^1, x^3, …), hs (nr+1, T, B, n: h_{t-1}, h^2, …),
 // xh (T, B, m+n: the last x^i and h^i), acts (T, B, 4n), cs (T+1, B, n), tcs (T, B, n:
-// tanh c_t), out (T, B, n), then one (T, B, rows) tensor per round holding its σ.
+// tanh c_t), out (T, B, n), then one (T, B, rows) tensor per round holding its σ, then
+// (factored) one (T, B, k) per round holding u.
 std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor& h0, const at::Tensor& c0,
                                           const at::Tensor& w, const at::Tensor& bias,
-                                          const std::vector<at::Tensor>& mats) {
+                                          const std::vector<at::Tensor>& mats, bool factored) {
   TORCH_CHECK(x.scalar_type() == at::kFloat, "mogrifier_forward: float32 expected");
-  const int64_t T = x.size(0), B = x.size(1), m = x.size(2), n = h0.size(1), R = mats.size();
+  const int64_t f = factored ? 2 : 1;
+  const int64_t T = x.size(0), B = x.size(1), m = x.size(2), n = h0.size(1), R = mats.size() / f;
   const int64_t nq = (R + 1) / 2, nr = R / 2, mn = m + n;
   const auto opt = x.options();
   auto xs = at::empty({nq + 1, T, B, m}, opt), hs = at::empty({nr + 1, T, B, n}, opt);
   auto xh = at::empty({T, B, mn}, opt), acts = at::empty({T, B, 4 * n}, opt);
   auto cs = at::empty({T + 1, B, n}, opt), tcs = at::empty({T, B, n}, opt), out = at::empty({T, B, n}, opt);
-  std::vector<at::Tensor> sig;
-  std::vector<StepGemm> round_gemm;
-  for (const auto& q : mats) {
+  std::vector<at::Tensor> sig, us;
+  std::vector<StepGemm> round_gemm, inner_gemm;
+  for (int64_t i = 0; i < R; ++i) {
+    const auto& q = mats[f * i];  // Q (rows, cols), or its left factor A (rows, k)
     sig.push_back(at::empty({T, B, q.size(0)}, opt));
-    round_gemm.emplace_back(q, B);  // driver (B, cols) -> driver q^T (B, rows)
+    round_gemm.emplace_back(q, B);  // driver (B, cols) -> driver q^T (B, rows); factored: u A^T
+    if (factored) {
+      us.push_back(at::empty({T, B, q.size(1)}, opt));
+      inner_gemm.emplace_back(mats[2 * i + 1], B);  // driver (B, cols) -> u = driver B^T (B, k)
+    }
   }
   const StepGemm gates_gemm(w, B);  // [x, h] (B, m+n) -> (B, 4n)
   xs[0].copy_(x);
@@ -354,12 +363,20 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
       const int64_t k = i / 2;
       const bool odd_round = i % 2 == 0;  // round i+1: Q gates x, R gates h
       const auto driver = odd_round ? hs[k][t] : xs[k + 1][t];
-      const auto pre = round_gemm[i](driver).contiguous();
+      at::Tensor pre;
+      if (factored) {
+        auto u = us[i][t];
+        u.copy_(inner_gemm[i](driver));
+        pre = round_gemm[i](u).contiguous();
+      } else {
+        pre = round_gemm[i](driver).contiguous();
+      }
+      const int64_t rows = mats[f * i].size(0);
       const float* pp = pre.data_ptr<float>();
-      float* s = sig[i].data_ptr<float>() + t * B * mats[i].size(0);
+      float* s = sig[i].data_ptr<float>() + t * B * rows;
       const float* gated = odd_round ? xrow(k, t) : hrow(k, t);
       float* dst = odd_round ? xrow(k + 1, t) : hrow(k + 1, t);
-      const int64_t len = B * mats[i].size(0);
+      const int64_t len = B * rows;
 #pragma omp simd
       for (int64_t j = 0; j < len; ++j) {
         const float sj = sigm(pp[j]);
@@ -397,29 +414,37 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
   }
   std::vector<at::Tensor> result{xs, hs, xh, acts, cs, tcs, out};
   result.insert(result.end(), sig.begin(), sig.end());
+  result.insert(result.end(), us.begin(), us.end());
   return result;
 }
 
 // Backward's reverse loop. Returns dx (T, B, m), dh_0, dc_0, dgates (T, B, 4n), then each
-// round's pre-activation gradient (T, B, rows); the caller forms every weight gradient from
-// these with one product each.
+// round's pre-activation gradient (T, B, rows), then (factored) each round's v = dpre A
+// (T, B, k); the caller forms every weight gradient from these with one product each.
 std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at::Tensor& grad_h,
                                            const at::Tensor& grad_c, const at::Tensor& w,
                                            const std::vector<at::Tensor>& mats, const at::Tensor& xs,
                                            const at::Tensor& hs, const at::Tensor& acts, const at::Tensor& cs,
-                                           const at::Tensor& tcs, const std::vector<at::Tensor>& sig) {
-  const int64_t T = acts.size(0), B = acts.size(1), n = acts.size(2) / 4, m = xs.size(3), R = mats.size();
+                                           const at::Tensor& tcs, const std::vector<at::Tensor>& sig,
+                                           bool factored) {
+  const int64_t f = factored ? 2 : 1;
+  const int64_t T = acts.size(0), B = acts.size(1), n = acts.size(2) / 4, m = xs.size(3), R = mats.size() / f;
   const int64_t mn = m + n;
   const auto opt = acts.options();
   const auto go = grad_out.contiguous();
   auto dgates = at::empty({T, B, 4 * n}, opt), dx = at::empty({T, B, m}, opt);
   auto dh = grad_h.contiguous().clone(), dc = grad_c.contiguous().clone();
   auto gx = at::empty({B, m}, opt), gh = at::empty({B, n}, opt);
-  std::vector<at::Tensor> dpres;
-  std::vector<StepGemm> round_gemm_t;
-  for (const auto& q : mats) {
+  std::vector<at::Tensor> dpres, vs;
+  std::vector<StepGemm> round_gemm_t, outer_gemm_t;
+  for (int64_t i = 0; i < R; ++i) {
+    const auto& q = mats[f * i];
     dpres.push_back(at::empty({T, B, q.size(0)}, opt));
-    round_gemm_t.emplace_back(q.t(), B);  // dpre (B, rows) -> dpre q (B, cols)
+    round_gemm_t.emplace_back(q.t(), B);  // dpre (B, rows) -> dpre q (B, cols); factored: v = dpre A (B, k)
+    if (factored) {
+      vs.push_back(at::empty({T, B, q.size(1)}, opt));
+      outer_gemm_t.emplace_back(mats[2 * i + 1].t(), B);  // v (B, k) -> v B (B, cols)
+    }
   }
   const StepGemm gates_gemm_t(w.t(), B);  // dgates (B, 4n) -> dgates w (B, m+n)
   const float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = tcs.data_ptr<float>(),
@@ -452,7 +477,7 @@ std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at:
       std::copy(dxhp + b * mn + m, dxhp + (b + 1) * mn, ghp + b * n);
     }
     for (int64_t i = R - 1; i >= 0; --i) {
-      const int64_t k = i / 2, rows = mats[i].size(0);
+      const int64_t k = i / 2, rows = mats[f * i].size(0);
       const bool odd_round = i % 2 == 0;
       // Round i+1 made new = 2 s ⊙ gated with s = σ(pre): the new value's gradient g gives
       // dpre = g ⊙ gated ⊙ 2 s (1 - s) and, for the gated value, g ⊙ 2 s.
@@ -467,13 +492,20 @@ std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at:
         dpre[j] = g[j] * gated[j] * 2.f * sj * (1.f - sj);
         g[j] *= 2.f * sj;
       }
-      (odd_round ? gh : gx).add_(round_gemm_t[i](dpres[i][t]));
+      if (factored) {
+        auto v = vs[i][t];
+        v.copy_(round_gemm_t[i](dpres[i][t]));
+        (odd_round ? gh : gx).add_(outer_gemm_t[i](v));
+      } else {
+        (odd_round ? gh : gx).add_(round_gemm_t[i](dpres[i][t]));
+      }
     }
     dx[t].copy_(gx);
     dh.copy_(gh);
   }
   std::vector<at::Tensor> result{dx, dh, dc, dgates};
   result.insert(result.end(), dpres.begin(), dpres.end());
+  result.insert(result.end(), vs.begin(), vs.end());
   return result;
 }
 
