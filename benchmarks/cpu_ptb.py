@@ -89,16 +89,14 @@ REGULARIZERS = {
     "output-zoneout": ["model.cell=output-zoneout", "model.output_zoneout=0.5"],
     "cell-dropout": ["model.cell=cell-dropout", "model.cell_dropout=0.1"],
     "variational": ["model.cell=variational", "model.variational_h=0.25"],
-    "gru": ["model.cell=gru"],
     "gru-zoneout": ["model.cell=gru", "model.zoneout_h=0.1"],
     "layernorm-lstm": ["model.cell=layernorm-lstm"],
     "batchnorm-lstm": ["model.cell=batchnorm-lstm"],
-    "batchnorm-zoneout": ["model.cell=batchnorm-lstm", "model.zoneout_c=0.5", "model.zoneout_h=0.05"],
 }
 # Character level: study-ptb's sizes on PTB's characters (emb 64, bptt 100).
 CHAR_STUDY = ["data.corpus=ptb-char", "model.emb_size=64", "model.head=softmax", "model.adaptive_cutoffs=[]",
               "train.bptt=100"]
-CHAR_REGULARIZERS = ("none", "weight-drop", "zoneout", "recurrent-dropout", "output-zoneout", "variational")
+CHAR_REGULARIZERS = ("none", "zoneout", "recurrent-dropout", "variational")
 # The book baseline (BetterRnnlm: dropout 0.5 at each layer's input and output, a fresh mask
 # per step, SGD lr 20, lr / 4 on a plateau) at study-ptb's width instead of 650.
 BOOK = ["model.emb_size=256", "model.hidden_size=256"]

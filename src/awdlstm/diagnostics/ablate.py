@@ -204,7 +204,8 @@ def plot_ablation(out: Path) -> None:
         ax.plot([i - 0.2] * len(rows[label]["d_valid"]), rows[label]["d_valid"], "k.", ms=4)
     ax.bar([i + 0.2 for i in x], paper, width=0.4, label="paper (PTB, 3 x 1150, 750 epochs)")
     ax.set_xticks(list(x), labels, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("validation perplexity increase")
+    ax.set_ylabel("validation perplexity increase (symlog)")
+    ax.set_yscale("symlog", linthresh=10)  # linear within ±10, logarithmic beyond: an outlier seed stays readable
     ax.axhline(0, color="black", lw=0.5)
     ax.legend()
     fig.tight_layout()
