@@ -54,3 +54,10 @@ def test_training_with_stderr_in_a_file_prints_progress_lines(tmp_path):
     train = [line for line in lines if line.startswith("train epoch 1: ")]
     assert train and "tok/s" in train[-1] and "ppl" in train[-1] and "elapsed" in train[-1] and "left" in train[-1]
     assert any(line.startswith("validate: ") for line in lines)
+
+
+def test_past_an_estimated_total_nothing_is_left():
+    from awdlstm.progress import LogLines
+    bar = LogLines(None, 10, "train epoch 1", "batch", 0)
+    bar.n = 12  # variable BPTT drew more windows than the estimate
+    assert bar.line(bar.start + 60).endswith("left 0:00") and "(120%)" in bar.line(bar.start + 60)

@@ -76,7 +76,9 @@ class LogLines:
             parts.append(self.postfix)
         parts.append(f"elapsed {_duration(elapsed)}")
         if self.total and done > 0:
-            parts.append(f"left {_duration(elapsed / done * (self.total - self.n))}")
+            # The total can be an estimate (variable BPTT draws the epoch's windows as it goes):
+            # past it, nothing is reported as left rather than a negative time.
+            parts.append(f"left {_duration(elapsed / done * max(self.total - self.n, 0))}")
         return " | ".join(parts)
 
     def write(self, now: float) -> None:
