@@ -96,7 +96,7 @@ REGULARIZERS = {
 # Character level: study-ptb's sizes on PTB's characters (emb 64, bptt 100).
 CHAR_STUDY = ["data.corpus=ptb-char", "model.emb_size=64", "model.head=softmax", "model.adaptive_cutoffs=[]",
               "train.bptt=100"]
-CHAR_REGULARIZERS = ("none", "zoneout", "recurrent-dropout", "variational")
+CHAR_REGULARIZERS = ("none", "zoneout", "recurrent-dropout")
 # The book baseline (BetterRnnlm: dropout 0.5 at each layer's input and output, a fresh mask
 # per step, SGD lr 20, lr / 4 on a plateau) at study-ptb's width instead of 650.
 BOOK = ["model.emb_size=256", "model.hidden_size=256"]
@@ -213,7 +213,8 @@ def report(names: list[str], out: Path, by_epoch: bool = False) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    char = "valid_bpc" in json.loads((out / names[0] / "results.json").read_text())
+    names = [n for n in names if (out / n / "metrics.jsonl").is_file()]  # runs that finished an epoch
+    char = "data.corpus=ptb-char" in (out / names[0] / "command.txt").read_text()
     unit = "bpc" if char else "ppl"
     rows = [f"| run | epochs | minutes | tok/s | best valid {unit} | test {unit} | final train {unit} | "
             f"final valid {unit} | parameters |", "|---|---|---|---|---|---|---|---|---|"]
@@ -231,11 +232,15 @@ def report(names: list[str], out: Path, by_epoch: bool = False) -> str:
         line, = ax.plot(x, y, marker=".", label=name, color=f"C{i % 10}", ls="-" if i < 10 else "-.")
         if by_epoch:
             ax.plot(x, train, ls="--", lw=0.8, color=line.get_color())
-        res = json.loads((out / name / "results.json").read_text())
         rate = max(r["tokens_per_s"] for r in recs)
-        rows.append(f"| {name} | {res['epochs']} | {res['elapsed_min']:.1f} | {rate:,.0f} | "
-                    f"{res[f'valid_{unit}']:.3f} | {res[f'test_{unit}']:.3f} | {train[-1]:.3f} | {y[-1]:.3f} | "
-                    f"{res['parameters']:,} |")
+        if (out / name / "results.json").is_file():
+            res = json.loads((out / name / "results.json").read_text())
+            rows.append(f"| {name} | {res['epochs']} | {res['elapsed_min']:.1f} | {rate:,.0f} | "
+                        f"{res[f'valid_{unit}']:.3f} | {res[f'test_{unit}']:.3f} | {train[-1]:.3f} | {y[-1]:.3f} | "
+                        f"{res['parameters']:,} |")
+        else:  # stopped before its end (--report): the epochs it finished, no test pass
+            rows.append(f"| {name} (stopped) | {len(recs)} | {recs[-1]['elapsed_s'] / 60:.1f} | {rate:,.0f} | "
+                        f"{min(y):.3f} | | {train[-1]:.3f} | {y[-1]:.3f} | |")
     ax.set_xlabel("epoch (solid: validation, dashed: training with dropout on)" if by_epoch
                   else "minutes of training (2 CPU cores)")
     ax.set_ylabel(f"{'bits per character' if char else 'perplexity'}")
@@ -256,6 +261,7 @@ def main():
     p.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each (default 1: all threads)")
     p.add_argument("--out", type=Path)
     p.add_argument("--data-dir", help="folder holding ptb/ (default: $AWDLSTM_DATA or the cache)")
+    p.add_argument("--report", action="store_true", help="train nothing: the table and plot of the runs there")
     args = p.parse_args()
     if args.epochs is not None and args.epochs < 1 or args.minutes <= 0 or args.jobs < 1:
         p.error(f"--epochs {args.epochs} / --minutes {args.minutes} / --jobs {args.jobs}: each must be positive")
@@ -264,7 +270,7 @@ def main():
               else [f"train.max_minutes={args.minutes}"]) + (["train.threads=1"] if args.jobs > 1 else [])
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run, name, preset, sets, budget, out, args.data_dir, args.jobs > 1)
-                   for name, (preset, sets) in RUNS[args.which].items()]
+                   for name, (preset, sets) in RUNS[args.which].items() if not args.report]
         for f in futures:
             f.result()
     table = report(list(RUNS[args.which]), out, by_epoch=args.epochs is not None)
