@@ -6,7 +6,7 @@ Each variant of each seed is a run folder, ``<out>/seed-<seed>/<variant>``. A va
 ``last.safetensors`` is resumed, so an interrupted ablation continues where it stopped. The
 full model is fine-tuned afterwards; "− fine-tuning" is the full model before that step.
 A row's figures are the median over the seeds of its perplexity and of its difference from
-the same seed's full model (the differences are what the seeds share).
+the same seed's reference run (``_reference``; the differences are what the seeds share).
 """
 
 from __future__ import annotations
