@@ -147,9 +147,10 @@ class Trainer:
         """The teacher's cached top k over the training text at this batch size: written
         by the first process (the others wait at the barrier), then memory-mapped by all."""
         train, B = self.corpus.train, self.cfg.train.batch_size
-        found = teacher_targets(teacher, train, B, k, self.log, self.progress) if self.machine.is_main else None
+        if self.machine.is_main:
+            teacher_targets(teacher, train, B, k, self.log, self.progress)
         self.machine.barrier()
-        return found or teacher_targets(teacher, train, B, k, _quiet, False)  # the others read what it wrote
+        return teacher_targets(teacher, train, B, k, _quiet, False)
 
     def start_averaging(self) -> None:
         # An equal-weight running average of every parameter (the tied matrix once),
