@@ -106,6 +106,9 @@ RUNS = {
     # The textbook's depth claim (2-4 layers help) at equal wall time.
     "depth": {f"layers-{n}": ("study-ptb", [f"model.num_layers={n}", "train.epochs=1000"]) for n in (1, 2, 3, 4)},
     "regularizers": {name: ("study-ptb", NOREG + sets) for name, sets in REGULARIZERS.items()},
+    # The unregularized model and the least costly regularizer of the 3-epoch study, long
+    # enough (--epochs 8) for the unregularized model's validation perplexity to turn up.
+    "regularizers-long": {name: ("study-ptb", NOREG + REGULARIZERS[name]) for name in ("none", "weight-drop")},
     "regularizers-char": {f"char-{name}": ("study-ptb", NOREG + CHAR_STUDY + REGULARIZERS[name])
                           for name in CHAR_REGULARIZERS},
     "book": {"book-dropout": ("book-ptb", BOOK + STUDY),
@@ -214,6 +217,8 @@ def report(names: list[str], out: Path, by_epoch: bool = False) -> str:
     import matplotlib.pyplot as plt
 
     names = [n for n in names if (out / n / "metrics.jsonl").is_file()]  # runs that finished an epoch
+    if not names:
+        return f"no run in {out} has finished an epoch yet"
     char = "data.corpus=ptb-char" in (out / names[0] / "command.txt").read_text()
     unit = "bpc" if char else "ppl"
     rows = [f"| run | epochs | minutes | tok/s | best valid {unit} | test {unit} | final train {unit} | "
@@ -259,18 +264,26 @@ def main():
     p.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget of each run")
     p.add_argument("--epochs", type=int, help="an epoch budget instead of --minutes (no clock)")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each (default 1: all threads)")
+    p.add_argument("--runs", nargs="+", metavar="NAME", help="train only these runs of the group (default: all)")
+    p.add_argument("--threads", type=int, help="torch threads of each run (default: 1 with --jobs > 1, else "
+                   "PyTorch's); two scripts side by side take 1 each")
     p.add_argument("--out", type=Path)
     p.add_argument("--data-dir", help="folder holding ptb/ (default: $AWDLSTM_DATA or the cache)")
     p.add_argument("--report", action="store_true", help="train nothing: the table and plot of the runs there")
     args = p.parse_args()
     if args.epochs is not None and args.epochs < 1 or args.minutes <= 0 or args.jobs < 1:
         p.error(f"--epochs {args.epochs} / --minutes {args.minutes} / --jobs {args.jobs}: each must be positive")
+    unknown = sorted(set(args.runs or ()) - set(RUNS[args.which]))
+    if unknown:
+        p.error(f"--runs {' '.join(unknown)}: not in group {args.which!r}; its runs: {', '.join(RUNS[args.which])}")
+    threads = args.threads if args.threads is not None else (1 if args.jobs > 1 else 0)
     out = args.out or Path("runs") / f"bench-{args.which}"
     budget = ([f"train.epochs={args.epochs}", "train.max_minutes=0"] if args.epochs
-              else [f"train.max_minutes={args.minutes}"]) + (["train.threads=1"] if args.jobs > 1 else [])
+              else [f"train.max_minutes={args.minutes}"]) + ([f"train.threads={threads}"] if threads else [])
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run, name, preset, sets, budget, out, args.data_dir, args.jobs > 1)
-                   for name, (preset, sets) in RUNS[args.which].items() if not args.report]
+                   for name, (preset, sets) in RUNS[args.which].items()
+                   if not args.report and (not args.runs or name in args.runs)]
         for f in futures:
             f.result()
     table = report(list(RUNS[args.which]), out, by_epoch=args.epochs is not None)

@@ -34,3 +34,23 @@ def test_the_text8_recipe_reads_the_standard_split_through_the_loader(tmp_path):
     c = load_corpus(str(folder), progress=False)
     assert c.level == "char" and c.tokenizer.kind == "chars"
     assert [c.stats[s].tokens for s in ("train", "valid", "test")] == [901, 51, 51]  # each split one line + <eos>
+
+
+def test_the_mogrifier_recipe_is_the_papers_24m_model():
+    """mogrifier-ptb: 2 layers of 5-round Mogrifier cells with Q and R at rank 84, tied, the
+    width the largest whose model stays within the paper's 24M parameters on PTB's 10,000
+    words, and Adam with beta1 = 0 (the authors' "rmsprop")."""
+    from awdlstm.model.lm import build_model
+
+    def parameters(cfg):
+        return sum(p.numel() for p in build_model(cfg.model, 10_000).parameters())
+
+    cfg = build_config("mogrifier-ptb")
+    m, t = cfg.model, cfg.train
+    assert (m.cell, m.num_layers, m.mogrifier_rounds, m.mogrifier_rank, m.tie_weights) == ("mogrifier", 2, 5, 84, True)
+    assert m.emb_size == m.hidden_size
+    assert parameters(cfg) <= 24_000_000
+    wider = m.hidden_size + 1
+    assert parameters(build_config("mogrifier-ptb", [f"model.emb_size={wider}", f"model.hidden_size={wider}"])) \
+        > 24_000_000
+    assert (t.optimizer, t.adam_beta1, t.batch_size, t.bptt) == ("adam", 0.0, 64, 70)

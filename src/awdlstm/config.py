@@ -22,7 +22,7 @@ __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "RunConf
 
 # The knobs each optimizer reads (the registry is train/optimizers.py; a test checks the
 # names agree). A knob set for an optimizer that does not read it is a config error.
-OPTIMIZER_KNOBS = {"sgd": (), "momentum": ("momentum", "nesterov"), "adam": (), "adagrad": (),
+OPTIMIZER_KNOBS = {"sgd": (), "momentum": ("momentum", "nesterov"), "adam": ("adam_beta1",), "adagrad": (),
                    "rmsprop": ("rmsprop_alpha", "momentum")}
 
 
@@ -45,6 +45,8 @@ class TrainConfig(Validated):
     nesterov: bool = param(False, "optimizer 'momentum': Nesterov's momentum")
     rmsprop_alpha: float = param(0.0, "optimizer 'rmsprop': decay of the running mean of squared gradients "
                                  "(0: PyTorch's 0.99)", "prob")
+    adam_beta1: float = param(0.9, "optimizer 'adam': decay of the running mean of gradients (PyTorch's 0.9; 0: "
+                              "RMSProp with Adam's bias correction, the Mogrifier paper's optimizer)", "prob")
     schedule: str = param("ntasgd", "'ntasgd': switch to averaging on the non-monotone trigger; "
                           "'book': divide lr by lr_decay when validation does not improve; 'budget': warm "
                           "up, then decay to lr_floor as max_minutes (or, without it, the epochs) runs out, "
@@ -89,8 +91,9 @@ class TrainConfig(Validated):
 
     def validate(self) -> None:
         read = OPTIMIZER_KNOBS[self.optimizer]
-        for knob in ("momentum", "nesterov", "rmsprop_alpha"):
-            if getattr(self, knob) and knob not in read:
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for knob in ("momentum", "nesterov", "rmsprop_alpha", "adam_beta1"):
+            if getattr(self, knob) != defaults[knob] and knob not in read:
                 users = " or ".join(repr(o) for o, knobs in OPTIMIZER_KNOBS.items() if knob in knobs)
                 raise AwdlstmError(f"train.{knob}={getattr(self, knob)} only acts with train.optimizer={users}; "
                                    f"now {self.optimizer!r}")

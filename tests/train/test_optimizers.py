@@ -24,6 +24,7 @@ def test_the_registry_the_config_and_its_knob_table_name_the_same_optimizers():
 @pytest.mark.parametrize("sets", [["train.optimizer=momentum", "train.momentum=0.9", "train.nesterov=true",
                                    "train.lr=0.5"],
                                   ["train.optimizer=adagrad", "train.lr=0.05"],
+                                  ["train.optimizer=adam", "train.adam_beta1=0", "train.lr=0.003"],
                                   ["train.optimizer=rmsprop", "train.rmsprop_alpha=0.9", "train.momentum=0.5",
                                    "train.lr=0.001"]])
 def test_each_optimizer_learns_and_resumes_to_the_uninterrupted_weights(tmp_path, sets):
@@ -59,7 +60,17 @@ def test_each_optimizer_learns_and_resumes_to_the_uninterrupted_weights(tmp_path
     (["train.optimizer=adagrad", "train.nesterov=true"], "train.nesterov=True only acts with"),
     (["train.optimizer=momentum"], "needs train.momentum"),
     (["train.optimizer=sgd", "train.rmsprop_alpha=0.9"], "train.rmsprop_alpha=0.9 only acts with train.optimizer='rmsprop'"),
+    (["train.optimizer=rmsprop", "train.adam_beta1=0"], "train.adam_beta1=0.0 only acts with train.optimizer='adam'"),
 ])
 def test_a_knob_of_another_optimizer_is_an_error(sets, needle):
     with pytest.raises(AwdlstmError, match=needle.replace("(", r"\(")):
         build_config("tiny", sets)
+
+
+def test_adam_beta1_reaches_the_optimizer():
+    from awdlstm.train.optimizers import build_optimizer
+    t = build_config("tiny", ["train.optimizer=adam", "train.adam_beta1=0"]).train
+    opt = build_optimizer([torch.nn.Parameter(torch.zeros(3))], 1e-3, t)
+    assert opt.param_groups[0]["betas"] == (0.0, 0.999)
+    assert build_optimizer([torch.nn.Parameter(torch.zeros(3))], 1e-3,
+                           build_config("tiny", ["train.optimizer=adam"]).train).param_groups[0]["betas"] == (0.9, 0.999)

@@ -3,7 +3,8 @@ and checked, in config.py's OPTIMIZER_KNOBS):
 
 - ``sgd``: plain SGD, the AWD-LSTM paper's choice (NT-ASGD averages it);
 - ``momentum``: SGD with heavy-ball momentum ``train.momentum`` (Nesterov's with ``train.nesterov``);
-- ``adam``;
+- ``adam``, with β1 = ``train.adam_beta1`` (β2 PyTorch's 0.999; β1 = 0 is RMSProp with Adam's
+  bias correction, which the Mogrifier paper trains with);
 - ``adagrad``: per-parameter rates from the sum of squared gradients;
 - ``rmsprop``: from their running mean (decay ``train.rmsprop_alpha``; 0: PyTorch's 0.99),
   with ``train.momentum`` when set.
@@ -22,7 +23,8 @@ OPTIMIZERS = {
     "sgd": lambda params, lr, t: torch.optim.SGD(params, lr=lr, weight_decay=t.weight_decay),
     "momentum": lambda params, lr, t: torch.optim.SGD(params, lr=lr, momentum=t.momentum, nesterov=t.nesterov,
                                                       weight_decay=t.weight_decay),
-    "adam": lambda params, lr, t: torch.optim.Adam(params, lr=lr, weight_decay=t.weight_decay),
+    "adam": lambda params, lr, t: torch.optim.Adam(params, lr=lr, betas=(t.adam_beta1, 0.999),
+                                                   weight_decay=t.weight_decay),
     "adagrad": lambda params, lr, t: torch.optim.Adagrad(params, lr=lr, weight_decay=t.weight_decay),
     "rmsprop": lambda params, lr, t: torch.optim.RMSprop(params, lr=lr, alpha=t.rmsprop_alpha or RMSPROP_ALPHA,
                                                          momentum=t.momentum, weight_decay=t.weight_decay),
