@@ -13,6 +13,7 @@ The experiments at study-ptb's scale (emb 128, 2 x 384; two runs at a time, one 
     python benchmarks/cpu_ptb.py batch --minutes 3 --jobs 2        # batch 10, 20, 40, 80 at equal time
     python benchmarks/cpu_ptb.py depth --minutes 3 --jobs 2        # 1 to 4 layers at equal time
     python benchmarks/cpu_ptb.py regularizers --epochs 3 --jobs 2  # every recurrent regularizer and cell, word PTB
+    python benchmarks/cpu_ptb.py regularizers-long --epochs 8 --jobs 2  # none vs weight drop, to overfitting
     python benchmarks/cpu_ptb.py regularizers-char --epochs 1 --jobs 2  # the same on character PTB
     python benchmarks/cpu_ptb.py book --epochs 5 --jobs 2          # the book baseline with and without dropout
 
@@ -22,6 +23,8 @@ same curve); afterwards the script reads every run's metrics.jsonl and results.j
 prints a table and writes ``<out>/curves.png`` (validation perplexity against minutes of
 training; for ``--epochs``, against epochs, with the training curve dashed). A run with
 results is skipped and an interrupted one resumed, so the script continues where it stopped.
+``--runs NAME ...`` trains only those runs of a group; ``--threads 1`` lets two scripts share
+the machine.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ REGULARIZERS = {
     "cell-dropout": ["model.cell=cell-dropout", "model.cell_dropout=0.1"],
     "variational": ["model.cell=variational", "model.variational_h=0.25"],
     "gru-zoneout": ["model.cell=gru", "model.zoneout_h=0.1"],
+    "rnn-zoneout": ["model.cell=rnn", "model.zoneout_h=0.1"],
     "layernorm-lstm": ["model.cell=layernorm-lstm"],
     "batchnorm-lstm": ["model.cell=batchnorm-lstm"],
 }
