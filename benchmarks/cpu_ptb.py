@@ -187,9 +187,6 @@ RUNS = {
     },
 }
 
-RUNS_BY_NAME = {name: list(spec) for group in RUNS.values() for name, spec in group.items()}
-
-
 def run(name: str, preset: str, sets: list[str], budget: list[str], out: Path, data_dir: str | None,
         quiet: bool = False) -> None:
     """Train one run to the end (or resume it); ``quiet``: its output goes to <run>/train.log
@@ -213,14 +210,15 @@ def run(name: str, preset: str, sets: list[str], budget: list[str], out: Path, d
         subprocess.run(args, check=True)
 
 
-def report(names: list[str], out: Path, by_epoch: bool = False) -> str:
-    """The table of every run, and curves.png: validation (and, by epoch, training) against
-    minutes or epochs."""
+def report(group: dict, out: Path, by_epoch: bool = False) -> str:
+    """The table of every run of ``group`` (name -> (preset, settings)) in ``out``, and
+    curves.png: validation (and, by epoch, training) against minutes or epochs. Names repeat
+    across groups (each group's "none"), so the settings recorded are the group's own."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [n for n in names if (out / n / "metrics.jsonl").is_file()]  # runs that finished an epoch
+    names = [n for n in group if (out / n / "metrics.jsonl").is_file()]  # runs that finished an epoch
     if not names:
         return f"no run in {out} has finished an epoch yet"
     char = "data.corpus=ptb-char" in (out / names[0] / "command.txt").read_text()
@@ -235,7 +233,7 @@ def report(names: list[str], out: Path, by_epoch: bool = False) -> str:
         recs = [r for r in recs if r["event"] == "epoch" and r.get("phase", "train") == "train"]
         y = [measure(r["val_loss"]) for r in recs]
         train = [measure(r["train_loss"]) for r in recs]
-        curves[name] = {"settings": RUNS_BY_NAME.get(name), "minutes": [r["elapsed_s"] / 60 for r in recs],
+        curves[name] = {"settings": list(group[name]), "minutes": [r["elapsed_s"] / 60 for r in recs],
                         f"valid_{unit}": y, f"train_{unit}": train, "tokens_per_s": [r["tokens_per_s"] for r in recs]}
         x = [r["epoch"] for r in recs] if by_epoch else curves[name]["minutes"]
         line, = ax.plot(x, y, marker=".", label=name, color=f"C{i % 10}", ls="-" if i < 10 else "-.")
@@ -290,7 +288,7 @@ def main():
                    if not args.report and (not args.runs or name in args.runs)]
         for f in futures:
             f.result()
-    table = report(list(RUNS[args.which]), out, by_epoch=args.epochs is not None)
+    table = report(RUNS[args.which], out, by_epoch=args.epochs is not None)
     print(table)
     (out / "table.md").write_text(table + "\n")
 
