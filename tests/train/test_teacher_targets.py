@@ -66,11 +66,13 @@ def test_the_approximate_loss_is_its_formula_on_a_hand_example(T):
     assert got.item() == pytest.approx(expected, rel=3e-4)
     # The same as the exact loss with that completed distribution as the teacher's.
     assert got.item() == pytest.approx(soft_loss(q, p_hat.float().log().unsqueeze(0), cfg).item(), rel=3e-4)
-    # The target is a constant: the gradient is the exact loss's with p̂ as a fixed teacher.
-    qa, qb = q.clone().requires_grad_(True), q.clone().requires_grad_(True)
-    cached_soft_loss(qa, ids, lp, rest, cfg).backward()
-    soft_loss(qb, p_hat.float().log().unsqueeze(0), cfg).backward()
-    torch.testing.assert_close(qa.grad, qb.grad, atol=1e-5, rtol=1e-3)
+    # The target is a constant: the gradient with respect to the student's logits (q is a
+    # softmax's log-probabilities; q itself serves as logits) is the exact loss's with p̂ as a
+    # fixed teacher.
+    za, zb = q.clone().requires_grad_(True), q.clone().requires_grad_(True)
+    cached_soft_loss(torch.log_softmax(za, -1), ids, lp, rest, cfg).backward()
+    soft_loss(torch.log_softmax(zb, -1), p_hat.float().log().unsqueeze(0), cfg).backward()
+    torch.testing.assert_close(za.grad, zb.grad, atol=1e-5, rtol=1e-3)
 
 
 def test_at_t1_the_tail_costs_only_its_mass():
@@ -164,3 +166,31 @@ def test_the_synthetic_spec_is_the_teachers(tmp_path):
     folder = tmp_path / "syn"
     write_synthetic(SyntheticSpec(), folder)
     assert load_corpus(str(folder)).vocab.itos == load_corpus("synthetic").vocab.itos
+
+
+def test_the_closed_form_at_t1_equals_the_general_form_and_its_gradient():
+    """At T = 1 the cached loss comes from the k kept tokens alone (one gather); its value and
+    its gradient with respect to the student's logits equal the general form's, which builds
+    the whole completed distribution."""
+    import math
+
+    import torch.nn.functional as F
+
+    from awdlstm.config import DistillConfig
+    from awdlstm.train.losses import distillation as d
+
+    torch.manual_seed(3)
+    N, V, k = 12, 50, 6
+    teacher = F.log_softmax(torch.randn(N, V) * 2, -1)
+    top = teacher.topk(k, -1)
+    rest = teacher.scatter(-1, top.indices, -math.inf).logsumexp(-1).exp()
+    lp = top.values.half().float()  # as stored
+    cfg = DistillConfig(teacher="t", top_k=k, temperature=1.0)
+    logits = torch.randn(N, V, requires_grad=True)
+    fast = d.cached_soft_loss(F.log_softmax(logits, -1), top.indices, lp, rest, cfg)
+    g_fast, = torch.autograd.grad(fast, logits)
+    general = cfg.__class__(teacher="t", top_k=k, temperature=1.0 + 1e-12)  # not 1: the general path
+    slow = d.cached_soft_loss(F.log_softmax(logits, -1), top.indices, lp, rest, general)
+    g_slow, = torch.autograd.grad(slow, logits)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-7)
