@@ -115,7 +115,7 @@ def one_time_pass(teacher_run: str, preset: str, sets: list[str], k: int, out: P
 
 
 def tokens_per_s(run: Path) -> float:
-    """Training tokens per second over the whole run (every epoch record's tokens and time)."""
+    """Training tokens per second: the mean of the run's epoch records' rates."""
     recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     recs = [r for r in recs if r["event"] == "epoch"]
     return sum(r["tokens_per_s"] for r in recs) / len(recs)
@@ -164,6 +164,9 @@ def main():
             torch.set_num_threads(1)
         pass_s = one_time_pass(args.teacher, args.preset, student, args.top_k, out)
         print(f"== the teacher's top {args.top_k}: {pass_s / 60:.2f} minutes (once per teacher, corpus and batch size)")
+        if pass_s / 60 >= args.minutes:
+            p.error(f"--minutes {args.minutes}: the one-time pass alone took {pass_s / 60:.2f} minutes, so "
+                    f"'distilled+pass' would have no time to train; give more minutes")
         runs["distilled+pass"] = distill(args.temperature, args.minutes - pass_s / 60, "distilled+pass")
     runs["distilled"] = distill(args.temperature, args.minutes, "distilled")
     for T in args.temperatures:

@@ -84,6 +84,13 @@ def cached_soft_loss(student_logp: torch.Tensor, ids: torch.Tensor, teacher_logp
     ids, lp, rest = ids.reshape(-1, k), teacher_logp.reshape(-1, k).float(), rest.reshape(-1, 1).float()
     if cfg.temperature == 1:
         return _partition_kl(q, ids, lp, rest)
+    return _completed_kl(q, ids, lp, rest, cfg)
+
+
+def _completed_kl(q: torch.Tensor, ids: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor,
+                  cfg: DistillConfig) -> torch.Tensor:
+    """The loss above at any T, from the whole completed distribution p̂ (N, V). q (N, V)
+    log-probabilities, ids and lp (N, k), rest (N, 1)."""
     # log p̂ (N, V), a constant target: log r + log q_j − log Q_tail on the tail (Q_tail: the
     # student's own tail mass), the teacher's log p on the kept tokens. r is floored at
     # float32's smallest normal: a tail that underflowed in the teacher's softmax.
@@ -184,9 +191,10 @@ def _partition_kl(q: torch.Tensor, ids: torch.Tensor, lp: torch.Tensor, rest: to
     gather of (N, k). q (N, V) log-probabilities, ids and lp (N, k), rest (N, 1)."""
     tiny = torch.finfo(torch.float32).tiny
     q_kept = q.gather(1, ids)  # (N, k)
-    log_z = torch.cat([lp, rest.clamp_min(tiny).log()], 1).logsumexp(1, keepdim=True)  # (N, 1)
+    log_r = rest.clamp_min(tiny).log()  # (N, 1), floored as in the general form
+    log_z = torch.cat([lp, log_r], 1).logsumexp(1, keepdim=True)  # (N, 1)
     target = lp - log_z  # log p̂ on the kept tokens
-    log_rho = rest.clamp_min(tiny).log() - log_z
+    log_rho = log_r - log_z
     # log Q = log(1 − Σ_kept q_j), floored where the kept tokens hold all of fp32's mass.
     log_q_tail = torch.log1p(-q_kept.exp().sum(1, keepdim=True).clamp(max=1 - 1e-7)).clamp_min(math.log(tiny))
     kl = (target.exp() * (target - q_kept)).sum(1) + (log_rho.exp() * (log_rho - log_q_tail)).squeeze(1)
