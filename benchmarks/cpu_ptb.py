@@ -24,7 +24,8 @@ prints a table and writes ``<out>/curves.png`` (validation perplexity against mi
 training; for ``--epochs``, against epochs, with the training curve dashed). A run with
 results is skipped and an interrupted one resumed, so the script continues where it stopped.
 ``--runs NAME ...`` trains only those runs of a group; ``--threads 1`` lets two scripts share
-the machine.
+the machine; ``--merge FILE`` adds the group's runs recorded in an earlier curves JSON (one
+of benchmarks/results/, from another machine or session) to the table and the plot.
 """
 
 from __future__ import annotations
@@ -97,10 +98,10 @@ REGULARIZERS = {
     "layernorm-lstm": ["model.cell=layernorm-lstm"],
     "batchnorm-lstm": ["model.cell=batchnorm-lstm"],
 }
-# Character level: study-ptb's sizes on PTB's characters (emb 64, bptt 100).
+# Character level: study-ptb's sizes on PTB's characters (emb 64, bptt 100), every
+# regularizer and cell of the word-level study.
 CHAR_STUDY = ["data.corpus=ptb-char", "model.emb_size=64", "model.head=softmax", "model.adaptive_cutoffs=[]",
               "train.bptt=100"]
-CHAR_REGULARIZERS = ("none", "zoneout", "recurrent-dropout")
 # The book baseline (BetterRnnlm: dropout 0.5 at each layer's input and output, a fresh mask
 # per step, SGD lr 20, lr / 4 on a plateau) at study-ptb's width instead of 650.
 BOOK = ["model.emb_size=256", "model.hidden_size=256"]
@@ -114,7 +115,7 @@ RUNS = {
     # enough (--epochs 8) for the unregularized model's validation perplexity to turn up.
     "regularizers-long": {name: ("study-ptb", NOREG + REGULARIZERS[name]) for name in ("none", "weight-drop")},
     "regularizers-char": {f"char-{name}": ("study-ptb", NOREG + CHAR_STUDY + REGULARIZERS[name])
-                          for name in CHAR_REGULARIZERS},
+                          for name in REGULARIZERS},
     "book": {"book-dropout": ("book-ptb", BOOK + STUDY),
              "book-no-dropout": ("book-ptb", BOOK + STUDY + ["model.dropout_input=0", "model.dropout_hidden=0",
                                                              "model.dropout_output=0"])},
@@ -210,10 +211,12 @@ def run(name: str, preset: str, sets: list[str], budget: list[str], out: Path, d
         subprocess.run(args, check=True)
 
 
-def report(group: dict, out: Path, by_epoch: bool = False) -> str:
+def report(group: dict, out: Path, by_epoch: bool = False, earlier: dict | None = None) -> str:
     """The table of every run of ``group`` (name -> (preset, settings)) in ``out``, and
     curves.png: validation (and, by epoch, training) against minutes or epochs. Names repeat
-    across groups (each group's "none"), so the settings recorded are the group's own."""
+    across groups (each group's "none"), so the settings recorded are the group's own.
+    ``earlier``: curves recorded before (a curves.json, e.g. from another machine) of runs of
+    the group that are not in ``out``; they join the table and the plot as they were."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -225,20 +228,15 @@ def report(group: dict, out: Path, by_epoch: bool = False) -> str:
     unit = "bpc" if char else "ppl"
     rows = [f"| run | epochs | minutes | tok/s | best valid {unit} | test {unit} | final train {unit} | "
             f"final valid {unit} | parameters |", "|---|---|---|---|---|---|---|---|---|"]
-    fig, ax = plt.subplots(figsize=(7.5 if by_epoch else 7, 4.2))
     curves = {}
     measure = (lambda loss: loss / math.log(2)) if char else math.exp
-    for i, name in enumerate(names):
+    for name in names:
         recs = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines()]
         recs = [r for r in recs if r["event"] == "epoch" and r.get("phase", "train") == "train"]
         y = [measure(r["val_loss"]) for r in recs]
         train = [measure(r["train_loss"]) for r in recs]
         curves[name] = {"settings": list(group[name]), "minutes": [r["elapsed_s"] / 60 for r in recs],
                         f"valid_{unit}": y, f"train_{unit}": train, "tokens_per_s": [r["tokens_per_s"] for r in recs]}
-        x = [r["epoch"] for r in recs] if by_epoch else curves[name]["minutes"]
-        line, = ax.plot(x, y, marker=".", label=name, color=f"C{i % 10}", ls="-" if i < 10 else "-.")
-        if by_epoch:
-            ax.plot(x, train, ls="--", lw=0.8, color=line.get_color())
         rate = max(r["tokens_per_s"] for r in recs)
         if (out / name / "results.json").is_file():
             res = json.loads((out / name / "results.json").read_text())
@@ -248,6 +246,20 @@ def report(group: dict, out: Path, by_epoch: bool = False) -> str:
         else:  # stopped before its end (--report): the epochs it finished, no test pass
             rows.append(f"| {name} (stopped) | {len(recs)} | {recs[-1]['elapsed_s'] / 60:.1f} | {rate:,.0f} | "
                         f"{min(y):.3f} | | {train[-1]:.3f} | {y[-1]:.3f} | |")
+    for name, c in (earlier or {}).items():
+        if name in group and name not in curves:
+            curves[name] = c
+            y, train = c[f"valid_{unit}"], c[f"train_{unit}"]
+            rows.append(f"| {name} (recorded earlier) | {len(y)} | {c['minutes'][-1]:.1f} | "
+                        f"{max(c['tokens_per_s']):,.0f} | {min(y):.3f} | | {train[-1]:.3f} | {y[-1]:.3f} | |")
+    curves = {n: curves[n] for n in group if n in curves}  # the group's order
+    fig, ax = plt.subplots(figsize=(7.5 if by_epoch else 7, 4.2))
+    for i, (name, c) in enumerate(curves.items()):
+        y = c[f"valid_{unit}"]
+        x = list(range(1, len(y) + 1)) if by_epoch else c["minutes"]
+        line, = ax.plot(x, y, marker=".", label=name, color=f"C{i % 10}", ls="-" if i < 10 else "-.")
+        if by_epoch:
+            ax.plot(x, c[f"train_{unit}"], ls="--", lw=0.8, color=line.get_color())
     ax.set_xlabel("epoch (solid: validation, dashed: training with dropout on)" if by_epoch
                   else "minutes of training (2 CPU cores)")
     ax.set_ylabel(f"{'bits per character' if char else 'perplexity'}")
@@ -272,6 +284,8 @@ def main():
     p.add_argument("--out", type=Path)
     p.add_argument("--data-dir", help="folder holding ptb/ (default: $AWDLSTM_DATA or the cache)")
     p.add_argument("--report", action="store_true", help="train nothing: the table and plot of the runs there")
+    p.add_argument("--merge", type=Path, metavar="CURVES_JSON", help="add the group's runs recorded in this file "
+                   "(an earlier curves.json, e.g. benchmarks/results/*.json) that are not in --out")
     args = p.parse_args()
     if args.epochs is not None and args.epochs < 1 or args.minutes <= 0 or args.jobs < 1:
         p.error(f"--epochs {args.epochs} / --minutes {args.minutes} / --jobs {args.jobs}: each must be positive")
@@ -288,7 +302,8 @@ def main():
                    if not args.report and (not args.runs or name in args.runs)]
         for f in futures:
             f.result()
-    table = report(RUNS[args.which], out, by_epoch=args.epochs is not None)
+    earlier = json.loads(args.merge.read_text()) if args.merge else None
+    table = report(RUNS[args.which], out, by_epoch=args.epochs is not None, earlier=earlier)
     print(table)
     (out / "table.md").write_text(table + "\n")
 

@@ -18,7 +18,9 @@ side by side compare.
 
 measures the cached loss's approximation instead: on the first windows of the training
 text (batch 32, bptt 70), the soft loss from the teacher's top k (the rest's mass spread in
-the student's own shape) against the exact one over the whole vocabulary, at T = 1, 2 and 20.
+the student's own shape; for an adaptive student also the chain rule over its head's
+pieces, the form it trains with) against the exact one over the whole vocabulary, at T = 1,
+2 and 20.
 """
 
 from __future__ import annotations
@@ -53,42 +55,59 @@ def ms_per_token(run: Path, tokens: int = 300) -> float:
 
 
 def approximation(teacher_run: str, student_run: str, ks: list[int], windows: int = 20) -> None:
-    """The relative error of the top-k loss against the exact KL, per k and T."""
+    """The relative error of the top-k loss against the exact KL, per k and T: over the whole
+    distribution ("full"), and (an adaptive student) by the chain rule over its head's pieces
+    ("factored", the training path: the cluster terms sampled by the targets)."""
     import torch.nn.functional as F
 
     from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
     from awdlstm.config import DistillConfig
     from awdlstm.data.batching import batchify
-    from awdlstm.train.losses.distillation import Teacher, cached_soft_loss, soft_loss
+    from awdlstm.train.losses.distillation import (
+        Teacher,
+        cache_cutoffs,
+        cached_soft_loss,
+        factored_soft_loss,
+        soft_loss,
+    )
+    from awdlstm.train.losses.teacher_targets import top_k_targets
 
     student, vocab, cfg, ckpt = model_from_checkpoint(Path(student_run))
     student.eval()
+    cuts = cache_cutoffs(1, cfg.model.head, cfg.model.adaptive_cutoffs)
     corpus = corpus_for(cfg, False, ckpt.tokenizer())
     teacher = Teacher(teacher_run, vocab.itos, torch.device("cpu"))
     source = batchify(corpus.train, 32)
     teacher.reset(32)
     hidden = student.init_hidden(32)
-    pairs = []
+    batches = []  # (the student's (N, V) log-probabilities, its factors or None, the teacher's (N, V))
     with torch.no_grad():
-        for w in range(min(windows, source.size(0) // 70)):
-            x = source[w * 70:(w + 1) * 70]
+        for w in range(min(windows, (source.size(0) - 1) // 70)):
+            x, y = source[w * 70:(w + 1) * 70], source[w * 70 + 1:(w + 1) * 70 + 1]
             out = student(x, hidden)
+            f = student(x, hidden, targets=y, factors=True).factors if cuts else None
             hidden = out.hidden
-            pairs.append((F.log_softmax(out.logits.float(), -1), teacher.log_probs(x)))
-    print(f"{'T':>5s} {'exact':>9s} " + " ".join(f"{'k=' + str(k):>16s}" for k in ks))
+            V = out.logits.size(-1)
+            batches.append((F.log_softmax(out.logits.float(), -1).reshape(-1, V), f,
+                            teacher.log_probs(x).reshape(-1, V)))
+    forms = ["full"] + (["factored"] if cuts else [])
+    print(f"{'T':>5s} {'exact':>9s} " + " ".join(f"{f + ' k=' + str(k):>22s}" for k in ks for f in forms))
     for T in (1.0, 2.0, 20.0):
         cfg_t = DistillConfig(teacher=teacher_run, temperature=T)
-        exact = sum(soft_loss(q, p, cfg_t).item() for q, p in pairs) / len(pairs)
+        exact = sum(soft_loss(q, p, cfg_t).item() for q, _, p in batches) / len(batches)
         cells = []
         for k in ks:
-            approx = 0.0
-            for q, p in pairs:
-                top = p.topk(k, -1)
-                rest = p.scatter(-1, top.indices, -float("inf")).logsumexp(-1).exp()
-                approx += cached_soft_loss(q, top.indices, top.values.half().float(), rest, cfg_t).item()
-            approx /= len(pairs)
-            cells.append(f"{approx:9.4f} ({(approx - exact) / exact:+.2%})")
-        print(f"{T:5g} {exact:9.4f} " + " ".join(f"{c:>16s}" for c in cells))
+            totals = dict.fromkeys(forms, 0.0)
+            for q, f, p in batches:
+                ids, top, rest, parts = top_k_targets(p, k, cuts)
+                top = top.half().float()  # as stored
+                totals["full"] += cached_soft_loss(q, ids, top, rest, cfg_t).item()
+                if f is not None:
+                    totals["factored"] += factored_soft_loss(f, cuts + (q.size(-1),), ids, top, parts, cfg_t).item()
+            for form in forms:
+                approx = totals[form] / len(batches)
+                cells.append(f"{approx:9.4f} ({(approx - exact) / exact:+.2%})")
+        print(f"{T:5g} {exact:9.4f} " + " ".join(f"{c:>22s}" for c in cells))
 
 
 def one_time_pass(teacher_run: str, preset: str, sets: list[str], k: int, out: Path) -> float:
@@ -97,7 +116,7 @@ def one_time_pass(teacher_run: str, preset: str, sets: list[str], k: int, out: P
     recorded in <out>/pass.json, so a rerun reuses the time it measured."""
     from awdlstm.checkpoints.run_folder import corpus_for
     from awdlstm.config import build_config
-    from awdlstm.train.losses.distillation import Teacher
+    from awdlstm.train.losses.distillation import Teacher, cache_cutoffs
     from awdlstm.train.losses.teacher_targets import teacher_targets
 
     record = out / "pass.json"
@@ -107,7 +126,8 @@ def one_time_pass(teacher_run: str, preset: str, sets: list[str], k: int, out: P
     corpus = corpus_for(cfg, False)
     start = time.perf_counter()  # loading the teacher is part of the pass
     teacher = Teacher(teacher_run, corpus.vocab.itos, torch.device("cpu"))
-    teacher_targets(teacher, corpus.train, cfg.train.batch_size, k)
+    teacher_targets(teacher, corpus.train, cfg.train.batch_size, k,
+                    cutoffs=cache_cutoffs(k, cfg.model.head, cfg.model.adaptive_cutoffs))
     seconds = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"seconds": seconds, "k": k, "batch_size": cfg.train.batch_size}))

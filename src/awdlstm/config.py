@@ -146,8 +146,8 @@ class DistillConfig(Validated):
     square_temperature: bool = param(True, "multiply the soft loss by T^2, which keeps its gradients' scale as T "
                                      "changes (Hinton et al. 2015)")
     top_k: int = param(0, "k > 0: the teacher's k most probable tokens per position, computed once per teacher "
-                       "and corpus and memory-mapped (the tail's mass spread evenly); 0: the teacher runs at every "
-                       "step (exact)", "nonneg")
+                       "and corpus and memory-mapped (the rest's mass kept, shaped as the student's); 0: the "
+                       "teacher runs at every step (exact)", "nonneg")
 
     def validate(self) -> None:
         changed = [f.name for f in dataclasses.fields(self) if f.name != "teacher" and getattr(self, f.name) != f.default]

@@ -60,6 +60,40 @@ def test_model_loss_equals_cross_entropy_of_its_probabilities():
     torch.testing.assert_close(-out.target_logp.mean(), ce, atol=1e-5, rtol=0)
 
 
+def test_factors_are_the_pieces_of_the_full_distribution():
+    """factor(): the head's log-probabilities, each cluster's rows (those whose target lies
+    in it) with their within-cluster log-probabilities, and log p(target); a forward with
+    factors keeps them and still never builds (T, B, V)."""
+    torch.manual_seed(4)
+    model = build_model(ModelConfig(**ADAPTIVE), V).eval()
+    head = trained_looking(model.decoder)
+    tokens, y = torch.randint(0, V, (6, 3)), torch.randint(0, V, (6, 3))
+    y[0] = torch.tensor([0, 10, 49])
+    out = model(tokens, model.init_hidden(3), targets=y, factors=True)
+    assert out.logits is None
+    f, full = out.factors, head.log_probs(out.dropped_output).reshape(-1, V)  # (18, V)
+    flat = y.reshape(-1)
+    torch.testing.assert_close(f.target_logp, full.gather(1, flat.unsqueeze(1)).view(6, 3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(f.head[:, :10], full[:, :10], atol=1e-5, rtol=0)
+    for i, (lo, hi) in enumerate(((10, 25), (25, V))):
+        rows, within = f.clusters[i]
+        assert torch.equal(rows, ((flat >= lo) & (flat < hi)).nonzero().squeeze(1))
+        # log p(cluster i) from the head, plus log p(w | cluster i), is the full log p(w).
+        torch.testing.assert_close(f.head[rows, 10 + i:11 + i] + within, full[rows, lo:hi], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.target_logp, model(tokens, model.init_hidden(3), targets=y).target_logp)
+
+
+def test_log_probs_normalizes_only_the_full_softmaxs_logits():
+    torch.manual_seed(5)
+    tokens = torch.randint(0, V, (4, 2))
+    for head in ("adaptive", "softmax"):
+        cfg = ModelConfig(**ADAPTIVE) if head == "adaptive" else ModelConfig(emb_size=8, hidden_size=12, num_layers=2)
+        model = build_model(cfg, V).eval()
+        scores = model(tokens, model.init_hidden(2)).logits
+        torch.testing.assert_close(model.log_probs(scores), F.log_softmax(scores, -1), atol=1e-5, rtol=0)
+        assert (model.log_probs(scores) is scores) == (head == "adaptive")  # already log-probabilities
+
+
 def test_tied_head_shares_the_embedding_storage_and_trains_it():
     torch.manual_seed(3)
     model = build_model(ModelConfig(**ADAPTIVE), V)

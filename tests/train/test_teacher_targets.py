@@ -14,7 +14,8 @@ from awdlstm.config import DistillConfig
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.data.batching import batchify
 from awdlstm.errors import AwdlstmError
-from awdlstm.train.losses.distillation import Teacher, cached_soft_loss, soft_loss
+from awdlstm.model.adaptive_softmax import AdaptiveSoftmax, Factors
+from awdlstm.train.losses.distillation import Teacher, cached_soft_loss, factored_soft_loss, soft_loss
 from awdlstm.train.losses.teacher_targets import teacher_targets
 
 QUIET = lambda *a, **k: None  # noqa: E731
@@ -31,13 +32,14 @@ def test_cached_targets_are_the_teachers_distribution_on_the_kept_tokens(tiny_ru
     teacher.reset(B)
     for start in (0, 30, 60):
         lp = teacher.log_probs(source[start:start + 30])  # (30, B, V)
-        ids, logp, rest = cache.window(start, 30, (0, B), "cpu")
+        ids, logp, rest, parts = cache.window(start, 30, (0, B), "cpu")
+        assert parts is None  # no cutoffs: the tail in one piece
         torch.testing.assert_close(logp, lp.gather(-1, ids), atol=2e-3, rtol=1e-3)  # fp16
         top = lp.topk(k, -1)
         torch.testing.assert_close(logp, top.values, atol=2e-3, rtol=1e-3)
         torch.testing.assert_close(rest, 1 - top.values.exp().sum(-1), atol=1e-5, rtol=0)
     # A process's columns are those columns of the whole batch.
-    ids, logp, rest = cache.window(10, 7, (1, 3), "cpu")
+    ids, logp, rest, _ = cache.window(10, 7, (1, 3), "cpu")
     full = cache.window(10, 7, (0, B), "cpu")
     assert torch.equal(ids, full[0][:, 1:3]) and torch.equal(rest, full[2][:, 1:3])
 
@@ -115,7 +117,8 @@ def test_another_teacher_or_corpus_never_uses_the_cache(tiny_run, tmp_path):
     paths = {first.path,
              teacher_targets(teacher, other, 4, 3, QUIET, False, root=tmp_path).path,
              teacher_targets(teacher, corpus.train, 5, 3, QUIET, False, root=tmp_path).path,
-             teacher_targets(teacher, corpus.train, 4, 2, QUIET, False, root=tmp_path).path}
+             teacher_targets(teacher, corpus.train, 4, 2, QUIET, False, root=tmp_path).path,
+             teacher_targets(teacher, corpus.train, 4, 3, QUIET, False, root=tmp_path, cutoffs=(10, 20)).path}
     # Another teacher at the same path: its weights changed (retrained in place).
     weight = next(teacher.model.parameters())
     original = weight.detach().clone()
@@ -123,7 +126,7 @@ def test_another_teacher_or_corpus_never_uses_the_cache(tiny_run, tmp_path):
         weight.add_(0.01)
     changed = teacher_targets(teacher, corpus.train, 4, 3, QUIET, False, root=tmp_path)
     paths.add(changed.path)
-    assert len(paths) == 5
+    assert len(paths) == 6
     assert not np.array_equal(np.asarray(changed.logp), np.asarray(first.logp))
     # A damaged folder (a file cut short) is written anew.
     with torch.no_grad():
@@ -193,3 +196,122 @@ def test_the_closed_form_at_t1_equals_the_general_form_and_its_gradient():
     g_slow, = torch.autograd.grad(slow, logits)
     torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-7)
+
+
+def test_cached_targets_split_the_tail_at_the_students_cutoffs(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    corpus = load_corpus("synthetic")
+    teacher = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"))
+    B, k = 4, 5
+    cache = teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path, cutoffs=(10, 20))
+    assert (cache.path / "parts.npy").is_file()
+    teacher.reset(B)
+    lp = teacher.log_probs(batchify(corpus.train, B)[:30])  # (30, B, V)
+    ids, _, rest, parts = cache.window(0, 30, (0, B), "cpu")
+    untaken = lp.exp().scatter(-1, ids, 0.0)  # the teacher's mass off its top k
+    for j, (a, b) in enumerate(((0, 10), (10, 20), (20, lp.size(-1)))):
+        torch.testing.assert_close(parts[..., j], untaken[..., a:b].sum(-1), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(parts.sum(-1), rest, atol=1e-6, rtol=1e-5)
+
+
+def test_the_factored_loss_on_a_hand_example():
+    """V = 6 cut at (2, 4): shortlist {0, 1}, cluster 0 {2, 3}, cluster 1 {4, 5}; the teacher
+    keeps tokens 0 and 2 (k = 2); the target is 3, in cluster 0."""
+    head = torch.tensor([[0.3, 0.2, 0.3, 0.2]]).log()  # the student's w0, w1, cluster 0, cluster 1
+    within0 = torch.tensor([[0.6, 0.4]]).log()  # its words 2, 3 within cluster 0
+    f = Factors(head, [(torch.tensor([0]), within0), (torch.zeros(0, dtype=torch.long), torch.zeros(0, 2))],
+                torch.tensor([[0.3 * 0.4]]).log())
+    ids, lp = torch.tensor([[0, 2]]), torch.tensor([[0.4, 0.25]]).log()  # teacher: 0.4, 0.1 | 0.25, 0.15 | 0.06, 0.04
+    parts = torch.tensor([[0.1, 0.15, 0.1]])  # its untaken mass: w1; word 3; cluster 1
+    for T in (1.0, 2.0):
+        cfg = DistillConfig(teacher="t", temperature=T)
+        # The head's classes: w0, cluster 0 (0.25 + 0.15), cluster 1, and the rest (w1).
+        # Within cluster 0: word 2 and the rest (word 3). Each tempered as a whole.
+        expected = kl_t([0.4, 0.4, 0.1, 0.1], [0.3, 0.3, 0.2, 0.2], T) + kl_t([0.625, 0.375], [0.6, 0.4], T)
+        got = factored_soft_loss(f, (2, 4, 6), ids, lp, parts, cfg)
+        assert got.item() == pytest.approx(T * T * expected, rel=1e-5)
+
+
+def kl_t(p, q, T):
+    """KL(p_T ‖ q_T) in float64, p_T ∝ p^(1/T)."""
+    p, q = torch.tensor(p, dtype=torch.float64) ** (1 / T), torch.tensor(q, dtype=torch.float64) ** (1 / T)
+    p, q = p / p.sum(), q / q.sum()
+    return float((p * (p / q).log()).sum())
+
+
+def student_head(V=12, cutoffs=(4, 8), E=6):
+    torch.manual_seed(5)
+    head = AdaptiveSoftmax(E, V, list(cutoffs))
+    with torch.no_grad():
+        for w in head.parameters():
+            w.normal_(0, 0.7)
+    return head
+
+
+def test_the_factored_loss_is_the_chain_rule_of_the_exact_kl():
+    """With every token kept (nothing approximated), a row's loss is the head's KL, plus
+    cluster i's own KL when the target lies in cluster i; weighting those by the teacher's
+    P_i, as the sampled indicator does in expectation, gives the exact KL."""
+    V, cuts = 12, (4, 8)
+    head, x = student_head(V, cuts), torch.randn(1, 6)
+    p = F.log_softmax(torch.randn(1, V) * 2, -1)
+    top = p.topk(V, -1)
+    parts, cfg = torch.zeros(1, 3), DistillConfig(teacher="t")
+    loss = {y: factored_soft_loss(head.factor(x, torch.tensor([y])), cuts + (V,), top.indices, top.values, parts,
+                                  cfg).item() for y in (1, 5, 10)}  # a target in the shortlist, cluster 0, 1
+    P = [p[0, 4:8].exp().sum().item(), p[0, 8:].exp().sum().item()]
+    chain = loss[1] + P[0] * (loss[5] - loss[1]) + P[1] * (loss[10] - loss[1])
+    with torch.no_grad():
+        exact = soft_loss(head.log_probs(x), p, cfg).item()
+    assert chain == pytest.approx(exact, rel=1e-5)
+
+
+def test_the_factored_loss_and_its_gradient_match_the_whole_distributions():
+    """The same loss from the whole (N, V) distributions (every token kept): value and
+    gradients on the head's weights and on its input."""
+    V, cuts, N = 12, (4, 8), 9
+    head = student_head(V, cuts)
+    x = torch.randn(N, 6, requires_grad=True)
+    y = torch.tensor([0, 5, 9, 3, 11, 4, 8, 2, 7])
+    p = F.log_softmax(torch.randn(N, V) * 2, -1)
+    top = p.topk(V, -1)
+    cfg = DistillConfig(teacher="t")
+    fast = factored_soft_loss(head.factor(x, y), cuts + (V,), top.indices, top.values, torch.zeros(N, 3), cfg)
+    g_fast = torch.autograd.grad(fast, [x, *head.parameters()])
+    # The reference: the head's coarse distributions and each cluster's own, from (N, V).
+    q, pd = head.log_probs(x).exp(), p.exp()
+
+    def kl(a, b):
+        return (a * (a / b).log()).sum(1)
+
+    def coarse(d):
+        return torch.cat([d[:, :4], d[:, 4:8].sum(1, keepdim=True), d[:, 8:].sum(1, keepdim=True)], 1)
+
+    rows = kl(coarse(pd), coarse(q))
+    for a, b in ((4, 8), (8, 12)):
+        inside = (y >= a) & (y < b)
+        rows = rows + inside * kl(pd[:, a:b] / pd[:, a:b].sum(1, keepdim=True), q[:, a:b] / q[:, a:b].sum(1, keepdim=True))
+    slow = rows.mean()
+    g_slow = torch.autograd.grad(slow, [x, *head.parameters()])
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-7)
+    for a, b in zip(g_fast, g_slow):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_an_adaptive_student_distills_without_its_whole_distribution(tiny_run, tmp_path, monkeypatch):
+    teacher, _ = tiny_run
+    whole = []
+    real = AdaptiveSoftmax.log_probs
+
+    def spy(self, x, columns=None):
+        whole.append(self.training)
+        return real(self, x, columns)
+
+    monkeypatch.setattr(AdaptiveSoftmax, "log_probs", spy)
+    logs = []
+    sets = ["train.epochs=1", "model.hidden_size=32", "model.head=adaptive", "model.adaptive_cutoffs=[10,20]",
+            "distill.top_k=8"]
+    res = commands.distill(str(teacher), "tiny", sets, str(tmp_path / "a"), None, log=logs.append)
+    assert math.isfinite(res["valid_loss"])
+    assert any("one pass of the teacher" in str(m) for m in logs)
+    assert not any(whole)  # the training steps never built (N, V)

@@ -18,12 +18,25 @@ clusters add only their (n, E) head rows and biases.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import AwdlstmError
 from .head import LogProbHead
+
+
+class Factors(NamedTuple):
+    """log p(target) and the pieces it is made of, over N = T·B flattened positions:
+    ``head`` (N, c_1 + n) the head's log-probabilities (shortlist words, then clusters);
+    ``clusters`` per cluster i, the rows whose target lies in it (n_i,) and their
+    log-probabilities within the cluster (n_i, c_{i+1} − c_i); ``target_logp`` (T, B)."""
+
+    head: torch.Tensor
+    clusters: list[tuple[torch.Tensor, torch.Tensor]]
+    target_logp: torch.Tensor
 
 
 class AdaptiveSoftmax(LogProbHead, nn.Module):
@@ -68,10 +81,9 @@ class AdaptiveSoftmax(LogProbHead, nn.Module):
         lo, hi = self.cutoffs[i], self.cutoffs[i + 1]
         return F.log_softmax(F.linear(x, self.weight[lo:hi], self.bias[lo:hi]).float(), dim=-1)
 
-    def target_log_prob(self, x: torch.Tensor, targets: torch.Tensor, columns=None) -> torch.Tensor:
-        """x (..., E), targets (...) -> log p(target) (...) in fp32, computing each cluster
-        only for the tokens that need it. ``columns`` is unused: the head draws no masks."""
-        shape = targets.shape
+    def factor(self, x: torch.Tensor, targets: torch.Tensor) -> Factors:
+        """x (..., E), targets (...) -> the pieces of log p(target) (``Factors``), computing
+        each cluster only for the tokens whose target lies in it."""
         x, y = x.reshape(-1, x.size(-1)), targets.reshape(-1)
         head = self._head_log_probs(x)  # (N, c_1 + n)
         in_head = y < self.shortlist
@@ -79,13 +91,19 @@ class AdaptiveSoftmax(LogProbHead, nn.Module):
         cluster = torch.bucketize(y, torch.tensor(self.cutoffs[:-1], device=y.device), right=True) - 1
         col = torch.where(in_head, y, self.shortlist + cluster.clamp(min=0))
         out = head.gather(1, col.unsqueeze(1)).squeeze(1)  # (N,)
+        clusters = []
         for i in range(len(self.cutoffs) - 1):
-            idx = (cluster == i).nonzero().squeeze(1)
-            if idx.numel() == 0:
-                continue
-            within = self._cluster_log_probs(x.index_select(0, idx), i)
-            out = out.index_add(0, idx, within.gather(1, (y[idx] - self.cutoffs[i]).unsqueeze(1)).squeeze(1))
-        return out.view(shape)
+            rows = (cluster == i).nonzero().squeeze(1)
+            within = self._cluster_log_probs(x.index_select(0, rows), i)  # (n_i, c_{i+1} - c_i)
+            clusters.append((rows, within))
+            if rows.numel():
+                out = out.index_add(0, rows, within.gather(1, (y[rows] - self.cutoffs[i]).unsqueeze(1)).squeeze(1))
+        return Factors(head, clusters, out.view(targets.shape))
+
+    def target_log_prob(self, x: torch.Tensor, targets: torch.Tensor, columns=None) -> torch.Tensor:
+        """x (..., E), targets (...) -> log p(target) (...) in fp32 (``factor``'s last piece).
+        ``columns`` is unused: the head draws no masks."""
+        return self.factor(x, targets).target_logp
 
     def log_probs(self, x: torch.Tensor, columns=None) -> torch.Tensor:
         """x (..., E) -> (..., V) log-probabilities over the whole vocabulary, fp32 (``columns``: unused)."""

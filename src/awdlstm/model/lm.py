@@ -19,13 +19,15 @@ returned, never stored on the module, so the batch size can change between calls
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
 from .embedding_dropout import EmbeddingDropout
+from .head import LogProbHead
 from .heads import HEADS
 from .layers import LAYERS
 from .locked_dropout import LockedDropout
@@ -39,13 +41,15 @@ class LMOutput(NamedTuple):
     """What a forward returns. ``raw_output`` (T, B, E) is the last layer's output before
     its dropout (TAR, the neural cache); ``dropped_output`` is after it (AR).
     ``target_logp`` (T, B) fp32 is log p(target) when targets were given, else None;
-    ``logits`` (T, B, V) is None only for the adaptive and MoS heads given targets."""
+    ``logits`` (T, B, V) is None only for the adaptive and MoS heads given targets.
+    ``factors``: the adaptive head's pieces of log p(target) when asked for (``Factors``)."""
 
     logits: torch.Tensor | None
     hidden: Hidden
     raw_output: torch.Tensor
     dropped_output: torch.Tensor
     target_logp: torch.Tensor | None = None
+    factors: Any = None
 
 
 class LanguageModel(nn.Module):
@@ -73,15 +77,26 @@ class LanguageModel(nn.Module):
         return [layer.init_state(batch_size) for layer in self.layers]
 
     def forward(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None,
-                targets: torch.Tensor | None = None) -> LMOutput:
+                targets: torch.Tensor | None = None, factors: bool = False) -> LMOutput:
         """tokens (T, B) int64, hidden from ``init_hidden`` or a previous call. ``columns``
         says that the B columns are a block of a larger batch: masks that vary over the
         batch are then drawn for the whole batch and cut to the block (data parallelism).
-        ``targets`` (T, B): also return log p(target)."""
+        ``targets`` (T, B): also return log p(target); with ``factors`` (an adaptive head
+        only) also the pieces it is made of, the whole distribution never built."""
         raw_output, new_hidden = self.encode(tokens, hidden, columns)
         dropped = self.output_dropout(raw_output, columns)
+        if factors:
+            f = self.decoder.factor(dropped, targets)
+            return LMOutput(None, new_hidden, raw_output, dropped, f.target_logp, f)
         logits, target_logp = self.decoder(dropped, targets, columns)  # (T, B, V) or None, (T, B) or None
         return LMOutput(logits, new_hidden, raw_output, dropped, target_logp)
+
+    def log_probs(self, scores: torch.Tensor) -> torch.Tensor:
+        """A forward's ``logits`` (..., V) -> log-probabilities (..., V) fp32: the full
+        softmax's logits normalized; the other heads' scores are log-probabilities already,
+        and normalizing them again would cost a few passes over (..., V) for nothing."""
+        scores = scores.float()
+        return scores if isinstance(self.decoder, LogProbHead) else F.log_softmax(scores, -1)
 
     def encode(self, tokens: torch.Tensor, hidden: Hidden, columns: Columns | None = None) -> tuple[torch.Tensor, Hidden]:
         """The encoder alone: tokens (T, B) -> (the last layer's output before its dropout

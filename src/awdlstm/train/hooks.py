@@ -79,12 +79,14 @@ class Schedule:
 
 class LossTerm:
     """One term of a batch's loss. ``needs_distribution``: the term reads ``step.logp``, so
-    the forward must return the whole (T, B, V) distribution. ``state_dict`` holds what a
+    the forward must return the whole (T, B, V) distribution; ``needs_factors``: it reads
+    ``step.out.factors``, the adaptive head's pieces of log p(target). ``state_dict`` holds what a
     mid-epoch resume needs (tensor groups under keys ending in '.', JSON values otherwise);
     ``gather`` turns this rank's block of a batch-wide tensor into the whole batch."""
 
     name = ""
     needs_distribution = False
+    needs_factors = False
 
     def __call__(self, step: Step) -> torch.Tensor:
         raise NotImplementedError

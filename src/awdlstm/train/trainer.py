@@ -109,8 +109,10 @@ class Trainer:
         start_col, end_col = m.block(t.batch_size)
         self.losses = build_losses(cfg, LossContext(corpus.vocab.itos, m.device, (start_col, end_col),
                                                     self._teacher_targets))
-        # A term that reads the whole (T, B, V) distribution needs a forward without targets.
+        # A term that reads the whole (T, B, V) distribution needs a forward without targets;
+        # one that reads the adaptive head's pieces (Factors) a forward that keeps them.
         self.whole_distribution = any(term.needs_distribution for term in self.losses)
+        self.factored = not self.whole_distribution and any(term.needs_factors for term in self.losses)
         self.net = m.wrap(self.model)  # DistributedDataParallel with several processes
         self.state = TrainState(lr=t.lr)
         self.schedules = build_schedules(t, self.state.phase)
@@ -143,14 +145,15 @@ class Trainer:
             layer_groups(lm_layers(self.model), t.lr_layer_decay)
         return build_optimizer(params, self.state.lr, t)
 
-    def _teacher_targets(self, teacher, k: int):
-        """The teacher's cached top k over the training text at this batch size: written
-        by the first process (the others wait at the barrier), then memory-mapped by all."""
+    def _teacher_targets(self, teacher, k: int, cutoffs: tuple[int, ...] = ()):
+        """The teacher's cached top k over the training text at this batch size (its tail
+        split at ``cutoffs``): written by the first process (the others wait at the
+        barrier), then memory-mapped by all."""
         train, B = self.corpus.train, self.cfg.train.batch_size
         if self.machine.is_main:
-            teacher_targets(teacher, train, B, k, self.log, self.progress)
+            teacher_targets(teacher, train, B, k, self.log, self.progress, cutoffs=cutoffs)
         self.machine.barrier()
-        return teacher_targets(teacher, train, B, k, _quiet, False)
+        return teacher_targets(teacher, train, B, k, _quiet, False, cutoffs=cutoffs)
 
     def start_averaging(self) -> None:
         # An equal-weight running average of every parameter (the tied matrix once),
@@ -314,7 +317,8 @@ class Trainer:
         the loss terms' sum, scaled by this rank's share of the batch)."""
         x, y = batch.x.to(self.machine.device, non_blocking=True), batch.y.to(self.machine.device, non_blocking=True)
         with self.machine.autocast():
-            out = self.net(x, hidden, self.columns, targets=None if self.whole_distribution else y)
+            out = self.net(x, hidden, self.columns, targets=None if self.whole_distribution else y,
+                           factors=self.factored)
             # Every term computes in fp32 whatever the autocast dtype (log p(target) is fp32 from the model).
             step = Step(x, y, out, batch.start)
             loss = self.losses[0](step)

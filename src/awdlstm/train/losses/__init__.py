@@ -29,12 +29,12 @@ LOSSES: dict[str, type[LossTerm]] = {
 class LossContext:
     """What a term may need besides the config: the corpus's vocabulary, the device, this
     process's columns of the batch, and the cached teacher targets of the training text
-    (``teacher_targets(teacher, k)``: read or written once; teacher_targets.py)."""
+    (``teacher_targets(teacher, k, cutoffs)``: read or written once; teacher_targets.py)."""
 
     itos: list[str]
     device: torch.device
     columns: tuple[int, int] = (0, 0)
-    teacher_targets: Callable[[Any, int], Any] | None = None
+    teacher_targets: Callable[..., Any] | None = None
 
 
 def build_losses(cfg, context: LossContext) -> list[LossTerm]:

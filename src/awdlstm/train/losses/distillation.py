@@ -29,6 +29,24 @@ tempered tail keeps the student's shape too; the true tail's spread would differ
 shape's KL, which p^(1/T) shrinks as T grows. benchmarks/distill_compare.py
 --approximation measures it against the exact loss.
 
+A student with an adaptive softmax never builds its (T, B, V) distribution for the hard
+loss: the head's softmax over shortlist words + clusters, and a cluster's own softmax only
+on the rows whose target lies in it (adaptive_softmax.py). Its cached soft loss uses those
+same pieces (``Factors``), by the chain rule of the KL over the head's partition:
+
+    KL(p ‖ q) = KL(p_head ‖ q_head) + Σ_i P_i · KL(p_{·|i} ‖ q_{·|i})
+
+with p_head the teacher's distribution over the shortlist words and the clusters (cluster
+i's mass P_i stored exactly, split from r by teacher_targets.py), p_{·|i} its distribution
+within cluster i. The head term is the partition KL above with the kept shortlist words and
+the n clusters as classes and the shortlist's untaken mass as the rest; the cluster term is
+one on the kept words of cluster i, the cluster's untaken mass as its rest. The weight P_i
+is sampled, not computed: a cluster term is added on the rows whose target lies in cluster
+i (1[y ∈ i] in place of P_i, which it equals in expectation under a calibrated teacher),
+the only rows where the student's cluster softmax exists. At T ≠ 1 each partition is
+tempered as a whole (the rest as one class). The step costs the hard loss plus (N, k)
+gathers, where the whole distribution costs a (N, V) projection and its softmax.
+
 In the loop the two halves are two loss terms: the hard one is CrossEntropy weighted by
 w_hard (cross_entropy.py), the soft one is the ``Distillation`` term here, which owns the
 teacher and its carried state (saved as ``teacher_hidden.*`` for a mid-epoch resume), or
@@ -83,8 +101,65 @@ def cached_soft_loss(student_logp: torch.Tensor, ids: torch.Tensor, teacher_logp
     q = student_logp.reshape(-1, V).float()
     ids, lp, rest = ids.reshape(-1, k), teacher_logp.reshape(-1, k).float(), rest.reshape(-1, 1).float()
     if cfg.temperature == 1:
-        return _partition_kl(q, ids, lp, rest)
+        # Closed form at T = 1: on the tail p̂_j / q_j = ρ / Q (ρ, Q the tail's masses), so the
+        # KL is the (k + 1)-way partition's, from one (N, k) gather of the student.
+        return partition_kl(q.gather(1, ids), lp, rest).mean()
     return _completed_kl(q, ids, lp, rest, cfg)
+
+
+def factored_soft_loss(factors, cutoffs: tuple[int, ...], ids: torch.Tensor, teacher_logp: torch.Tensor,
+                       parts: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
+    """T² · (the head's KL + the sampled cluster KLs), the module's chain rule. ``factors``
+    the student's adaptive-head pieces over N positions; ``cutoffs`` (c_1, …, c_n, V); ids and
+    teacher_logp (N, k) the kept tokens and their log-probabilities at T = 1; parts (N, n + 1)
+    the teacher's untaken mass in the shortlist and in each cluster."""
+    tiny = torch.finfo(torch.float32).tiny
+    N, S, n, T = ids.size(0), cutoffs[0], len(cutoffs) - 1, cfg.temperature
+    lp, parts = teacher_logp.float(), parts.float()
+    part = torch.bucketize(ids, torch.tensor(cutoffs[:-1], device=ids.device), right=True)  # (N, k): 0 shortlist, i + 1 cluster i
+    short = part == 0
+    # Cluster masses P_i (N, n): the untaken mass plus the kept words of cluster i.
+    mass = parts[:, 1:].scatter_add(1, (part - 1).clamp(min=0), lp.exp() * ~short)
+    q_head = torch.cat([factors.head.gather(1, ids.clamp(max=S - 1)), factors.head[:, S:]], 1)  # (N, k + n)
+    lp_head = torch.cat([lp, mass.clamp_min(tiny).log()], 1)
+    classes = torch.cat([short, short.new_ones(N, n)], 1)  # a kept word of a cluster is inside its class
+    total = partition_kl(q_head, lp_head, parts[:, :1], T, classes).sum()
+    for i, (rows, within) in enumerate(factors.clusters):
+        if rows.numel() == 0:
+            continue
+        local = (ids[rows] - cutoffs[i]).clamp(0, within.size(1) - 1)  # (n_i, k) within cluster i
+        total = total + partition_kl(within.gather(1, local), lp[rows], parts[rows, i + 1:i + 2], T,
+                                     part[rows] == i + 1).sum()
+    soft = total / N
+    return soft * T * T if cfg.square_temperature else soft
+
+
+def partition_kl(q: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor, temperature: float = 1.0,
+                 classes: torch.Tensor | None = None) -> torch.Tensor:
+    """KL(p̂_T ‖ q_T) per row (N,) over m classes plus "the rest": q (N, m) the student's
+    log-probabilities of the classes (its rest: Q = 1 − Σ q), lp (N, m) the teacher's,
+    rest (N, 1) the teacher's mass outside them; ``classes`` (N, m) bool, where given, the
+    columns that are classes on each row (the others count for neither side). The teacher's
+    side is normalized over its classes and rest (Z = Σ p + r), as log_softmax normalizes
+    the whole distribution, and both sides are tempered as softmax(log · / T):
+
+        KL = Σ_classes p̂ (log p̂ − log q̂) + ρ̂ (log ρ̂ − log Q̂)
+
+    One gather of (N, m) where the whole distribution takes a dozen passes over (N, V)."""
+    tiny = torch.finfo(torch.float32).tiny
+    if classes is not None:
+        lp, q = lp.masked_fill(~classes, -math.inf), q.masked_fill(~classes, -math.inf)
+    # log r floored at float32's smallest normal (a tail that underflowed in the teacher's
+    # softmax); log Q likewise where the classes hold all of fp32's mass.
+    log_r = rest.clamp_min(tiny).log()
+    log_q_rest = torch.log1p(-q.exp().sum(1, keepdim=True).clamp(max=1 - 1e-7)).clamp_min(math.log(tiny))
+    target, student = torch.cat([lp, log_r], 1), torch.cat([q, log_q_rest], 1)  # (N, m + 1)
+    if temperature != 1:
+        target, student = target / temperature, student / temperature
+    target = target - target.logsumexp(1, keepdim=True)
+    student = student - student.logsumexp(1, keepdim=True)  # log 1 = 0 at T = 1, up to the floors
+    p = target.exp()
+    return torch.where(p > 0, p * (target - student), 0).sum(1)
 
 
 def _completed_kl(q: torch.Tensor, ids: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor,
@@ -129,37 +204,53 @@ class Teacher:
             self.reset(x.size(1))
         out = self.model(x, self.hidden)
         self.hidden = out.hidden
-        return F.log_softmax(out.logits.float(), dim=-1)
+        return self.model.log_probs(out.logits)
+
+
+def cache_cutoffs(top_k: int, head: str, cutoffs) -> tuple[int, ...]:
+    """Where the cached tail is split: at an adaptive student's cutoffs (its chain rule reads
+    the teacher's mass per cluster), nowhere otherwise."""
+    return tuple(int(c) for c in cutoffs) if top_k and head == "adaptive" else ()
 
 
 class Distillation(LossTerm):
     """w_soft · T² · KL(teacher_T ‖ student_T) on every position of the batch: from the
-    teacher run alongside (top_k = 0) or from its cached top k."""
+    teacher run alongside (top_k = 0) or from its cached top k, over the whole distribution
+    or (an adaptive student) by the chain rule over its head's pieces."""
 
     name = "distillation"
-    needs_distribution = True
 
-    def __init__(self, cfg: DistillConfig, context):
+    def __init__(self, cfg: DistillConfig, context, head: str = "softmax", cutoffs: tuple[int, ...] = ()):
         self.cfg = cfg
         self.teacher = Teacher(cfg.teacher, context.itos, context.device)
         self.targets = None
+        self.cutoffs = cache_cutoffs(cfg.top_k, head, cutoffs)
+        self.needs_factors = bool(self.cutoffs)
+        self.needs_distribution = not self.needs_factors
         if cfg.top_k:
             if cfg.top_k >= self.teacher.vocab_size:
                 raise AwdlstmError(f"distill.top_k={cfg.top_k} keeps the whole vocabulary of "
                                    f"{self.teacher.vocab_size}; choose fewer (or 0: the exact loss)")
-            self.targets = context.teacher_targets(self.teacher, cfg.top_k)
+            self.targets = context.teacher_targets(self.teacher, cfg.top_k, self.cutoffs)
         self.columns = context.columns
 
     @classmethod
     def from_config(cls, cfg, context) -> Distillation | None:
         if not cfg.distill.teacher or cfg.distill.soft_weight == 0:
             return None
-        return cls(cfg.distill, context)
+        return cls(cfg.distill, context, cfg.model.head, tuple(cfg.model.adaptive_cutoffs))
 
     def __call__(self, step: Step) -> torch.Tensor:
         if self.targets is None:
             return self.cfg.soft_weight * soft_loss(step.logp, self.teacher.log_probs(step.x), self.cfg)
-        ids, lp, rest = self.targets.window(step.start, step.x.size(0), self.columns, step.x.device)
+        ids, lp, rest, parts = self.targets.window(step.start, step.x.size(0), self.columns, step.x.device)
+        if step.out.factors is not None:
+            k = ids.size(-1)
+            cutoffs = self.cutoffs + (self.teacher.vocab_size,)
+            return self.cfg.soft_weight * factored_soft_loss(step.out.factors, cutoffs, ids.reshape(-1, k),
+                                                             lp.reshape(-1, k), parts.reshape(-1, parts.size(-1)),
+                                                             self.cfg)
+        # Another term asked for the whole distribution, so the forward built it.
         return self.cfg.soft_weight * cached_soft_loss(step.logp, ids, lp, rest, self.cfg)
 
     def start_epoch(self, batch_size: int) -> None:
@@ -177,25 +268,3 @@ class Distillation(LossTerm):
     def load_state_dict(self, state: dict, block) -> None:
         if "teacher_hidden." in state:
             self.teacher.hidden = block(state["teacher_hidden."], self.teacher.model.layers)
-
-
-def _partition_kl(q: torch.Tensor, ids: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
-    """The loss above at T = 1 in closed form, from the k kept tokens alone. With Z = Σ p_kept
-    + r (the target normalized as log_softmax normalizes it in the general form), ρ = r / Z
-    the target's tail mass and Q = 1 − Σ_kept q_j the student's:
-
-        KL(p̂ ‖ q) = Σ_kept p̂_j (log p̂_j − log q_j) + ρ (log ρ − log Q),
-
-    since on the tail p̂_j / q_j = ρ / Q. Its gradient is the general form's (−Σ_j p̂_j ∇ log q_j,
-    the tail's through ∇ log Q), without a dozen passes over the (N, V) distribution: one
-    gather of (N, k). q (N, V) log-probabilities, ids and lp (N, k), rest (N, 1)."""
-    tiny = torch.finfo(torch.float32).tiny
-    q_kept = q.gather(1, ids)  # (N, k)
-    log_r = rest.clamp_min(tiny).log()  # (N, 1), floored as in the general form
-    log_z = torch.cat([lp, log_r], 1).logsumexp(1, keepdim=True)  # (N, 1)
-    target = lp - log_z  # log p̂ on the kept tokens
-    log_rho = log_r - log_z
-    # log Q = log(1 − Σ_kept q_j), floored where the kept tokens hold all of fp32's mass.
-    log_q_tail = torch.log1p(-q_kept.exp().sum(1, keepdim=True).clamp(max=1 - 1e-7)).clamp_min(math.log(tiny))
-    kl = (target.exp() * (target - q_kept)).sum(1) + (log_rho.exp() * (log_rho - log_q_tail)).squeeze(1)
-    return kl.mean()
