@@ -305,6 +305,7 @@ def main():
     earlier = json.loads(args.merge.read_text()) if args.merge else None
     table = report(RUNS[args.which], out, by_epoch=args.epochs is not None, earlier=earlier)
     print(table)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(table + "\n")
 
 
