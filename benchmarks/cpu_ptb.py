@@ -253,6 +253,18 @@ def report(group: dict, out: Path, by_epoch: bool = False, earlier: dict | None 
             rows.append(f"| {name} (recorded earlier) | {len(y)} | {c['minutes'][-1]:.1f} | "
                         f"{max(c['tokens_per_s']):,.0f} | {min(y):.3f} | | {train[-1]:.3f} | {y[-1]:.3f} | |")
     curves = {n: curves[n] for n in group if n in curves}  # the group's order
+    if all(len(c[f"valid_{unit}"]) == 1 for c in curves.values()):  # one epoch each: bars, not dots
+        fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(curves)))
+        names_ = list(curves)[::-1]
+        ax.barh(names_, [curves[n][f"valid_{unit}"][0] for n in names_], color="C0")
+        for y, n in enumerate(names_):
+            ax.text(curves[n][f"valid_{unit}"][0], y, f" {curves[n][f'valid_{unit}'][0]:.3f}", va="center", fontsize=8)
+        ax.set_xlabel(f"validation {'bits per character' if char else 'perplexity'} after one epoch")
+        ax.grid(alpha=0.3, axis="x")
+        fig.tight_layout()
+        fig.savefig(out / "curves.png", dpi=110)
+        (out / "curves.json").write_text(json.dumps(curves, indent=1))
+        return "\n".join(rows)
     fig, ax = plt.subplots(figsize=(7.5 if by_epoch else 7, 4.2))
     for i, (name, c) in enumerate(curves.items()):
         y = c[f"valid_{unit}"]
