@@ -253,31 +253,29 @@ def report(group: dict, out: Path, by_epoch: bool = False, earlier: dict | None 
             rows.append(f"| {name} (recorded earlier) | {len(y)} | {c['minutes'][-1]:.1f} | "
                         f"{max(c['tokens_per_s']):,.0f} | {min(y):.3f} | | {train[-1]:.3f} | {y[-1]:.3f} | |")
     curves = {n: curves[n] for n in group if n in curves}  # the group's order
+    measure_name = "bits per character" if char else "perplexity"
     if all(len(c[f"valid_{unit}"]) == 1 for c in curves.values()):  # one epoch each: bars, not dots
         fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(curves)))
-        names_ = list(curves)[::-1]
-        ax.barh(names_, [curves[n][f"valid_{unit}"][0] for n in names_], color="C0")
-        for y, n in enumerate(names_):
-            ax.text(curves[n][f"valid_{unit}"][0], y, f" {curves[n][f'valid_{unit}'][0]:.3f}", va="center", fontsize=8)
-        ax.set_xlabel(f"validation {'bits per character' if char else 'perplexity'} after one epoch")
+        bars = {n: c[f"valid_{unit}"][0] for n, c in reversed(curves.items())}  # the group's order, top down
+        ax.barh(list(bars), list(bars.values()), color="C0")
+        for row, value in enumerate(bars.values()):
+            ax.text(value, row, f" {value:.3f}", va="center", fontsize=8)
+        ax.set_xlabel(f"validation {measure_name} after one epoch")
         ax.grid(alpha=0.3, axis="x")
-        fig.tight_layout()
-        fig.savefig(out / "curves.png", dpi=110)
-        (out / "curves.json").write_text(json.dumps(curves, indent=1))
-        return "\n".join(rows)
-    fig, ax = plt.subplots(figsize=(7.5 if by_epoch else 7, 4.2))
-    for i, (name, c) in enumerate(curves.items()):
-        y = c[f"valid_{unit}"]
-        x = list(range(1, len(y) + 1)) if by_epoch else c["minutes"]
-        line, = ax.plot(x, y, marker=".", label=name, color=f"C{i % 10}", ls="-" if i < 10 else "-.")
-        if by_epoch:
-            ax.plot(x, c[f"train_{unit}"], ls="--", lw=0.8, color=line.get_color())
-    ax.set_xlabel("epoch (solid: validation, dashed: training with dropout on)" if by_epoch
-                  else "minutes of training (2 CPU cores)")
-    ax.set_ylabel(f"{'bits per character' if char else 'perplexity'}")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    else:
+        fig, ax = plt.subplots(figsize=(7.5 if by_epoch else 7, 4.2))
+        for i, (name, c) in enumerate(curves.items()):
+            y = c[f"valid_{unit}"]
+            x = list(range(1, len(y) + 1)) if by_epoch else c["minutes"]
+            line, = ax.plot(x, y, marker=".", label=name, color=f"C{i % 10}", ls="-" if i < 10 else "-.")
+            if by_epoch:
+                ax.plot(x, c[f"train_{unit}"], ls="--", lw=0.8, color=line.get_color())
+        ax.set_xlabel("epoch (solid: validation, dashed: training with dropout on)" if by_epoch
+                      else "minutes of training (2 CPU cores)")
+        ax.set_ylabel(measure_name)
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=110)
     (out / "curves.json").write_text(json.dumps(curves, indent=1))

@@ -59,8 +59,6 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
     """The relative error of the top-k loss against the exact KL, per k and T: over the whole
     distribution ("full"), and (an adaptive student) by the chain rule over its head's pieces
     ("factored", the training path: the cluster terms sampled by the targets)."""
-    import torch.nn.functional as F
-
     from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
     from awdlstm.config import DistillConfig
     from awdlstm.data.batching import batchify
@@ -89,7 +87,7 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
             f = student(x, hidden, targets=y, factors=True).factors if cuts else None
             hidden = out.hidden
             V = out.logits.size(-1)
-            batches.append((F.log_softmax(out.logits.float(), -1).reshape(-1, V), f,
+            batches.append((student.log_probs(out.logits).reshape(-1, V), f,
                             teacher.log_probs(x).reshape(-1, V)))
     forms = ["full"] + (["factored"] if cuts else [])
     print(f"{'T':>5s} {'exact':>9s} " + " ".join(f"{f + ' k=' + str(k):>22s}" for k in ks for f in forms))

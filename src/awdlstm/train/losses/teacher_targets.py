@@ -22,8 +22,8 @@ The teacher reads each column from its start with its state carried from window 
 as the on-the-fly loss does (evaluation mode: no dropout), so the stored distribution is
 the one the student would get from the teacher at that position. The key hashes the
 teacher's weights (every tensor's bytes: a retrained teacher at the same path is another
-teacher), the training ids, B, k and the cutoffs; a cache of another teacher or corpus has another key
-and is never read. Folders are written whole (``atomic_folder``) under
+teacher), the training ids, B, k and the cutoffs; a cache of another teacher or corpus has
+another key and is never read. Folders are written whole (``atomic_folder``) under
 <cache>/teachers/<key>/.
 """
 
