@@ -6,7 +6,7 @@
 //    recomputes it instead of storing it, and the whole op is one pass over memory.
 // 2. The per-step LSTM recurrence with zoneout / recurrent-dropout masks
 //    (awdlstm/model/step_lstm.py documents the math): per step one product with W_hh
-//    (oneDNN, see StepGemm) and one fused pointwise loop, with no Python between steps.
+//    (sgemm or oneDNN, see StepGemm) and one fused pointwise loop, with no Python between steps.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
@@ -114,19 +114,58 @@ struct StepMasks {
         zh(z_h, z_h_c, 0.f, B, H, opt), zo(z_o, z_o_c, 0.f, B, H, opt), gal(m_gal, std::nullopt, 1.f, B, H, opt) {}
 };
 
-// y = x @ w^T for one fixed w (N, K) and many x (B, K): the per-step recurrent product.
-// oneDNN's inner product on a weight reordered once per call runs these small-batch
-// products about 1.7x faster than sgemm (measured at B 20, 1150 x 4600), which is what
-// PyTorch's fused LSTM gains from the same library; without oneDNN, at::mm.
+// y = x @ w^T for one fixed w (N, K) and many x (B, K): the per-step products. Two ways:
+// - oneDNN's inner product on a weight reordered once per call, for large weights: about
+//   1.7x faster than sgemm at B 20, 1150 x 4600 (what PyTorch's fused LSTM gains from the
+//   same library);
+// - sgemm straight into the caller's buffer (at::native::cpublas, MKL in the wheel) for
+//   the rest: at 200 x 200 or thinner a oneDNN call costs 40-50 us whatever its size, where
+//   the product itself takes a few, so below kPackMin weight entries the call's overhead
+//   decides. sgemm also accumulates (beta 1) where the caller adds the product.
+// w may be any view whose rows or columns are contiguous (a transpose or a block of
+// columns needs no copy). Without oneDNN, every weight takes the sgemm path.
+constexpr int64_t kPackMin = 1 << 20;
+
+// The wheel's BLAS (MKL on x86) exports the Fortran sgemm; declared weak, so a build of
+// torch without it loads this module all the same and StepGemm falls back to at::mm.
+extern "C" void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                       const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+                       const float* beta, float* c, const int* ldc) __attribute__((weak));
+
 class StepGemm {
  public:
-  StepGemm(const at::Tensor& w, int64_t batch) : w_(w.contiguous()) {
-    if (linear_op() && reorder_op()) packed_ = reorder_op()->call(w_, batch);
+  StepGemm(const at::Tensor& w, int64_t batch) : n_(w.size(0)), k_(w.size(1)) {
+    if (n_ * k_ >= kPackMin && linear_op() && reorder_op()) {
+      packed_ = reorder_op()->call(w.contiguous(), batch);
+      return;
+    }
+    // Column-major BLAS sees the row-major x (B, K) as x^T (K x B) and the output (B, N)
+    // as y^T (N x B) = w · x^T: w row-major (stride (ld, 1)) is w^T to BLAS, so it is
+    // transposed back; w with stride (1, ld) is w itself.
+    w_ = w.stride(1) == 1 || w.stride(0) == 1 ? w : w.contiguous();
+    row_major_ = w_.stride(1) == 1 && (w_.stride(0) >= k_ || n_ == 1);
+    ld_ = row_major_ ? std::max<int64_t>(w_.stride(0), k_) : std::max<int64_t>(w_.stride(1), n_);
+  }
+  // out (B, N) = x (B, K) @ w^T + beta * out, both contiguous.
+  void into(const float* x, int64_t B, float* out, float beta = 0.f) const {
+    if (packed_.defined() || !sgemm_) {
+      const auto xt = at::from_blob(const_cast<float*>(x), {B, k_}, at::kFloat);
+      const auto y = packed_.defined() ? linear_op()->call(xt, packed_, std::nullopt, "none",
+                                                           c10::List<std::optional<at::Scalar>>(), std::nullopt)
+                                       : at::mm(xt, w_.t());
+      auto o = at::from_blob(out, {B, n_}, at::kFloat);
+      if (beta == 0.f) o.copy_(y); else o.mul_(beta).add_(y);
+      return;
+    }
+    const int n = (int)n_, b = (int)B, k = (int)k_, lda = (int)ld_, ldb = (int)k_, ldc = (int)n_;
+    const float one = 1.f;
+    sgemm_(row_major_ ? "T" : "N", "N", &n, &b, &k, &one, w_.data_ptr<float>(), &lda, x, &ldb, &beta, out, &ldc);
   }
   at::Tensor operator()(const at::Tensor& x) const {
-    if (packed_.defined())
-      return linear_op()->call(x, packed_, std::nullopt, "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
-    return at::mm(x, w_.t());
+    const auto xc = x.contiguous();
+    auto y = at::empty({xc.size(0), n_}, xc.options());
+    into(xc.data_ptr<float>(), xc.size(0), y.data_ptr<float>());
+    return y;
   }
 
  private:
@@ -149,6 +188,8 @@ class StepGemm {
     if (!handle.has_value()) return std::nullopt;
     return handle->typed<Fn>();
   }
+  int64_t n_, k_, ld_ = 0;
+  bool row_major_ = true;
   at::Tensor w_, packed_;
 };
 
@@ -246,15 +287,15 @@ std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& 
   const auto g0 = gates0.has_value() ? gates0->contiguous() : no_gates;
   const float* zo0 = gates0.has_value() ? M.zo.row(0) : no_zo.data_ptr<float>();
   const StepGemm recurrent(w_hh, B);  // h (B, H) -> h W_hh^T (B, 4H)
-  auto hin = M.gal.present ? h0c.mul(M.gal.held) : h0c;  // h_{t-1} ⊙ m_gal, (B, H)
-  auto hbuf = at::empty({B, H}, opt);
+  const auto hin0 = M.gal.present ? h0c.mul(M.gal.held) : h0c;  // h_{t-1} ⊙ m_gal, (B, H)
+  auto hbuf = at::empty({B, H}, opt), hh = at::empty({B, 4 * H}, opt);
   float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = ctil.data_ptr<float>(),
-        *O = out.data_ptr<float>(), *hb = hbuf.data_ptr<float>();
+        *O = out.data_ptr<float>(), *hb = hbuf.data_ptr<float>(), *hhp = hh.data_ptr<float>();
+  const float* hin = hin0.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
-    const auto hh = recurrent(hin).contiguous();
+    recurrent.into(hin, B, hhp);
     float* a = A + t * B * 4 * H;
     const float* xp = xproj.data_ptr<float>() + t * B * 4 * H;
-    const float* hhp = hh.data_ptr<float>();
     const float* ap = t == 0 ? g0.data_ptr<float>() : a - B * 4 * H;  // gates of step t-1
     const float* cp = C + t * BH;
     float *cn_out = C + (t + 1) * BH, *tc_out = TC + t * BH, *h_out = O + t * BH;
@@ -264,7 +305,7 @@ std::vector<at::Tensor> step_forward(const at::Tensor& xproj, const at::Tensor& 
     at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {
       forward_rows(b0, b1, H, xp, hhp, a, ap, cp, hp, mu, mc, zc, zh, zo, gal, cn_out, tc_out, h_out, hb);
     });
-    hin = M.gal.present ? hbuf : out[t];
+    hin = M.gal.present ? hb : h_out;
   }
   return {acts, cs, ctil, out};
 }
@@ -307,7 +348,7 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
     at::parallel_for(0, B, row_grain(H), [=](int64_t b0, int64_t b1) {
       backward_rows(b0, b1, H, a, ap, cp, tcp, gop, mu, mc, zc, zh, zo, gal, hm, dhc, dcp, doc, dg);
     });
-    dhmm = recurrent_t(dgates[t]).contiguous();
+    recurrent_t.into(dg, B, dhmm.data_ptr<float>());
   }
   // dh_0 = (dgates_0 @ W_hh) ⊙ m_gal + z_h ⊙ dh_1
   auto dh0 = M.gal.present ? dhmm.mul(M.gal.held).add_(dh_carry) : dhmm.add(dh_carry);
@@ -334,12 +375,14 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
   const int64_t nq = (R + 1) / 2, nr = R / 2, mn = m + n;
   const auto opt = x.options();
   auto xs = at::empty({nq + 1, T, B, m}, opt), hs = at::empty({nr + 1, T, B, n}, opt);
-  auto xh = at::empty({T, B, mn}, opt), acts = at::empty({T, B, 4 * n}, opt);
+  auto xh = at::empty({T, B, mn}, opt), acts = at::empty({T, B, 4 * n}, opt), gates = at::empty({B, 4 * n}, opt);
   auto cs = at::empty({T + 1, B, n}, opt), tcs = at::empty({T, B, n}, opt), out = at::empty({T, B, n}, opt);
   std::vector<at::Tensor> sig, us;
   std::vector<StepGemm> round_gemm, inner_gemm;
+  int64_t widest = 1;
   for (int64_t i = 0; i < R; ++i) {
     const auto& q = mats[f * i];  // Q (rows, cols), or its left factor A (rows, k)
+    widest = std::max(widest, q.size(0));
     sig.push_back(at::empty({T, B, q.size(0)}, opt));
     round_gemm.emplace_back(q, B);  // driver (B, cols) -> driver q^T (B, rows); factored: u A^T
     if (factored) {
@@ -348,6 +391,8 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
     }
   }
   const StepGemm gates_gemm(w, B);  // [x, h] (B, m+n) -> (B, 4n)
+  auto pre_buf = at::empty({B, widest}, opt);  // a round's pre-activation Q h or R x
+  float* pp = pre_buf.data_ptr<float>();
   xs[0].copy_(x);
   cs[0].copy_(c0);
   hs[0][0].copy_(h0);
@@ -362,17 +407,15 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
     for (int64_t i = 0; i < R; ++i) {
       const int64_t k = i / 2;
       const bool odd_round = i % 2 == 0;  // round i+1: Q gates x, R gates h
-      const auto driver = odd_round ? hs[k][t] : xs[k + 1][t];
-      at::Tensor pre;
-      if (factored) {
-        auto u = us[i][t];
-        u.copy_(inner_gemm[i](driver));
-        pre = round_gemm[i](u).contiguous();
+      const float* driver = odd_round ? hrow(k, t) : xrow(k + 1, t);
+      if (factored) {  // u = driver B^T (B, k), then pre = u A^T
+        float* u = us[i].data_ptr<float>() + t * B * mats[2 * i].size(1);
+        inner_gemm[i].into(driver, B, u);
+        round_gemm[i].into(u, B, pp);
       } else {
-        pre = round_gemm[i](driver).contiguous();
+        round_gemm[i].into(driver, B, pp);
       }
       const int64_t rows = mats[f * i].size(0);
-      const float* pp = pre.data_ptr<float>();
       float* s = sig[i].data_ptr<float>() + t * B * rows;
       const float* gated = odd_round ? xrow(k, t) : hrow(k, t);
       float* dst = odd_round ? xrow(k + 1, t) : hrow(k + 1, t);
@@ -390,8 +433,8 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
       std::copy(xl + b * m, xl + (b + 1) * m, xht + b * mn);
       std::copy(hl + b * n, hl + (b + 1) * n, xht + b * mn + m);
     }
-    const auto g = gates_gemm(xh[t]).contiguous();
-    const float* gp = g.data_ptr<float>();
+    float* gp = gates.data_ptr<float>();
+    gates_gemm.into(xht, B, gp);
     float* a = A + t * B * 4 * n;
     const float* cp = C + t * B * n;
     float *cn = C + (t + 1) * B * n, *tc = TC + t * B * n, *h = O + t * B * n;
@@ -429,7 +472,6 @@ std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at:
                                            bool factored) {
   const int64_t f = factored ? 2 : 1;
   const int64_t T = acts.size(0), B = acts.size(1), n = acts.size(2) / 4, m = xs.size(3), R = mats.size() / f;
-  const int64_t mn = m + n;
   const auto opt = acts.options();
   const auto go = grad_out.contiguous();
   auto dgates = at::empty({T, B, 4 * n}, opt), dx = at::empty({T, B, m}, opt);
@@ -446,7 +488,9 @@ std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at:
       outer_gemm_t.emplace_back(mats[2 * i + 1].t(), B);  // v (B, k) -> v B (B, cols)
     }
   }
-  const StepGemm gates_gemm_t(w.t(), B);  // dgates (B, 4n) -> dgates w (B, m+n)
+  // dgates (B, 4n) -> dgates w[:, :m] (B, m) and dgates w[:, m:] (B, n), straight into gx, gh
+  const auto wt = w.t();
+  const StepGemm gates_gemm_tx(wt.narrow(0, 0, m), B), gates_gemm_th(wt.narrow(0, m, n), B);
   const float *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = tcs.data_ptr<float>(),
               *GO = go.data_ptr<float>(), *XS = xs.data_ptr<float>(), *HS = hs.data_ptr<float>();
   float *DG = dgates.data_ptr<float>(), *dhp = dh.data_ptr<float>(), *dcp = dc.data_ptr<float>(),
@@ -470,12 +514,8 @@ std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at:
         dcp[j] = dct * fg;
       }
     }
-    const auto dxh = gates_gemm_t(dgates[t]).contiguous();
-    const float* dxhp = dxh.data_ptr<float>();
-    for (int64_t b = 0; b < B; ++b) {
-      std::copy(dxhp + b * mn, dxhp + b * mn + m, gxp + b * m);
-      std::copy(dxhp + b * mn + m, dxhp + (b + 1) * mn, ghp + b * n);
-    }
+    gates_gemm_tx.into(dg, B, gxp);
+    gates_gemm_th.into(dg, B, ghp);
     for (int64_t i = R - 1; i >= 0; --i) {
       const int64_t k = i / 2, rows = mats[f * i].size(0);
       const bool odd_round = i % 2 == 0;
@@ -492,12 +532,13 @@ std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at:
         dpre[j] = g[j] * gated[j] * 2.f * sj * (1.f - sj);
         g[j] *= 2.f * sj;
       }
+      float* other = odd_round ? ghp : gxp;  // the driver's gradient gains dpre Q (or v B)
       if (factored) {
-        auto v = vs[i][t];
-        v.copy_(round_gemm_t[i](dpres[i][t]));
-        (odd_round ? gh : gx).add_(outer_gemm_t[i](v));
+        float* v = vs[i].data_ptr<float>() + t * B * mats[2 * i].size(1);
+        round_gemm_t[i].into(dpre, B, v);
+        outer_gemm_t[i].into(v, B, other, 1.f);
       } else {
-        (odd_round ? gh : gx).add_(round_gemm_t[i](dpres[i][t]));
+        round_gemm_t[i].into(dpre, B, other, 1.f);
       }
     }
     dx[t].copy_(gx);
