@@ -118,7 +118,7 @@ struct StepMasks {
 // - oneDNN's inner product on a weight reordered once per call, for large weights: about
 //   1.7x faster than sgemm at B 20, 1150 x 4600 (what PyTorch's fused LSTM gains from the
 //   same library);
-// - sgemm straight into the caller's buffer (at::native::cpublas, MKL in the wheel) for
+// - the BLAS sgemm (MKL in the wheel) straight into the caller's buffer, for
 //   the rest: at 200 x 200 or thinner a oneDNN call costs 40-50 us whatever its size, where
 //   the product itself takes a few, so below kPackMin weight entries the call's overhead
 //   decides. sgemm also accumulates (beta 1) where the caller adds the product.
@@ -143,7 +143,7 @@ class StepGemm {
     // as y^T (N x B) = w · x^T: w row-major (stride (ld, 1)) is w^T to BLAS, so it is
     // transposed back; w with stride (1, ld) is w itself.
     w_ = w.stride(1) == 1 || w.stride(0) == 1 ? w : w.contiguous();
-    row_major_ = w_.stride(1) == 1 && (w_.stride(0) >= k_ || n_ == 1);
+    row_major_ = w_.stride(1) == 1;
     ld_ = row_major_ ? std::max<int64_t>(w_.stride(0), k_) : std::max<int64_t>(w_.stride(1), n_);
   }
   // out (B, N) = x (B, K) @ w^T + beta * out, both contiguous.
