@@ -356,6 +356,22 @@ std::vector<at::Tensor> step_backward(const at::Tensor& grad_out, const at::Tens
 }
 
 // ---------------------------------------------------------------- Mogrifier LSTM
+// The batch in as many blocks of rows as there are threads (one block a thread, at least
+// kMinBlockRows rows each), fn(b0, b1) per block. Inside the blocks at::parallel_for and
+// the BLAS run on one thread: the per-step products are too small to split among threads
+// (at B 20 and 512 units a round's product takes microseconds, a fork/join about as long),
+// while whole rows split with no communication until the loop ends.
+constexpr int64_t kMinBlockRows = 2;
+template <typename Fn>
+void in_row_blocks(int64_t B, const Fn& fn) {
+  const int64_t blocks = at::in_parallel_region() ? 1
+                         : std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), B / kMinBlockRows));
+  if (blocks == 1) return fn(0, B);
+  at::parallel_for(0, blocks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) fn(c * B / blocks, (c + 1) * B / blocks);
+  });
+}
+
 // The loops of MogrifierFunction (awdlstm/model/mogrifier.py documents the math). mats are
 // Q^1, R^2, Q^3, …, or with `factored` the pairs A^1, B^1, A^2, B^2, … of Q^i = A^i B^i
 // (A (rows, k), B (k, cols)): a round's product is then two thin ones, driver B^T A^T, whose
@@ -392,69 +408,77 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
   }
   const StepGemm gates_gemm(w, B);  // [x, h] (B, m+n) -> (B, 4n)
   auto pre_buf = at::empty({B, widest}, opt);  // a round's pre-activation Q h or R x
-  float* pp = pre_buf.data_ptr<float>();
+  float* PP = pre_buf.data_ptr<float>();
   xs[0].copy_(x);
   cs[0].copy_(c0);
   hs[0][0].copy_(h0);
   const auto bc = bias.contiguous();
   const float* bp = bc.data_ptr<float>();
   float *XS = xs.data_ptr<float>(), *HS = hs.data_ptr<float>(), *XH = xh.data_ptr<float>(),
-        *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = tcs.data_ptr<float>(), *O = out.data_ptr<float>();
+        *A = acts.data_ptr<float>(), *C = cs.data_ptr<float>(), *TC = tcs.data_ptr<float>(), *O = out.data_ptr<float>(),
+        *GP = gates.data_ptr<float>();
   auto xrow = [&](int64_t k, int64_t t) { return XS + (k * T + t) * B * m; };
   auto hrow = [&](int64_t k, int64_t t) { return HS + (k * T + t) * B * n; };
-  for (int64_t t = 0; t < T; ++t) {
-    if (t > 0) std::copy(O + (t - 1) * B * n, O + t * B * n, hrow(0, t));
-    for (int64_t i = 0; i < R; ++i) {
-      const int64_t k = i / 2;
-      const bool odd_round = i % 2 == 0;  // round i+1: Q gates x, R gates h
-      const float* driver = odd_round ? hrow(k, t) : xrow(k + 1, t);
-      if (factored) {  // u = driver B^T (B, k), then pre = u A^T
-        float* u = us[i].data_ptr<float>() + t * B * mats[2 * i].size(1);
-        inner_gemm[i].into(driver, B, u);
-        round_gemm[i].into(u, B, pp);
-      } else {
-        round_gemm[i].into(driver, B, pp);
-      }
-      const int64_t rows = mats[f * i].size(0);
-      float* s = sig[i].data_ptr<float>() + t * B * rows;
-      const float* gated = odd_round ? xrow(k, t) : hrow(k, t);
-      float* dst = odd_round ? xrow(k + 1, t) : hrow(k + 1, t);
-      const int64_t len = B * rows;
+  // Rows [b0, b1) of the batch through every step: a row's recurrence never reads another
+  // row, so each thread takes its own block of rows (every buffer is (·, B, width), a
+  // block's rows are contiguous within a step) and its products run single-threaded.
+  auto rows_loop = [&](int64_t b0, int64_t b1) {
+    const int64_t Bc = b1 - b0;
+    for (int64_t t = 0; t < T; ++t) {
+      if (t > 0) std::copy(O + (t - 1) * B * n + b0 * n, O + (t - 1) * B * n + b1 * n, hrow(0, t) + b0 * n);
+      for (int64_t i = 0; i < R; ++i) {
+        const int64_t k = i / 2, rows = mats[f * i].size(0);
+        const bool odd_round = i % 2 == 0;  // round i+1: Q gates x (rows m), R gates h (rows n)
+        const float* driver = odd_round ? hrow(k, t) + b0 * n : xrow(k + 1, t) + b0 * m;
+        float* pp = PP + b0 * widest;  // this block's (Bc, rows) pre-activation
+        if (factored) {  // u = driver B^T (Bc, k), then pre = u A^T
+          const int64_t kk = mats[2 * i].size(1);
+          float* u = us[i].data_ptr<float>() + (t * B + b0) * kk;
+          inner_gemm[i].into(driver, Bc, u);
+          round_gemm[i].into(u, Bc, pp);
+        } else {
+          round_gemm[i].into(driver, Bc, pp);
+        }
+        float* s = sig[i].data_ptr<float>() + (t * B + b0) * rows;
+        const float* gated = (odd_round ? xrow(k, t) : hrow(k, t)) + b0 * rows;
+        float* dst = (odd_round ? xrow(k + 1, t) : hrow(k + 1, t)) + b0 * rows;
+        const int64_t len = Bc * rows;
 #pragma omp simd
-      for (int64_t j = 0; j < len; ++j) {
-        const float sj = sigm(pp[j]);
-        s[j] = sj;
-        dst[j] = 2.f * sj * gated[j];
+        for (int64_t j = 0; j < len; ++j) {
+          const float sj = sigm(pp[j]);
+          s[j] = sj;
+          dst[j] = 2.f * sj * gated[j];
+        }
       }
-    }
-    float* xht = XH + t * B * mn;
-    const float *xl = xrow(nq, t), *hl = hrow(nr, t);
-    for (int64_t b = 0; b < B; ++b) {
-      std::copy(xl + b * m, xl + (b + 1) * m, xht + b * mn);
-      std::copy(hl + b * n, hl + (b + 1) * n, xht + b * mn + m);
-    }
-    float* gp = gates.data_ptr<float>();
-    gates_gemm.into(xht, B, gp);
-    float* a = A + t * B * 4 * n;
-    const float* cp = C + t * B * n;
-    float *cn = C + (t + 1) * B * n, *tc = TC + t * B * n, *h = O + t * B * n;
-    for (int64_t b = 0; b < B; ++b) {
-      const float* __restrict__ gb = gp + b * 4 * n;
-      float* __restrict__ ab = a + b * 4 * n;
+      float* xht = XH + t * B * mn;
+      const float *xl = xrow(nq, t), *hl = hrow(nr, t);
+      for (int64_t b = b0; b < b1; ++b) {
+        std::copy(xl + b * m, xl + (b + 1) * m, xht + b * mn);
+        std::copy(hl + b * n, hl + (b + 1) * n, xht + b * mn + m);
+      }
+      gates_gemm.into(xht + b0 * mn, Bc, GP + b0 * 4 * n);
+      float* a = A + t * B * 4 * n;
+      const float* cp = C + t * B * n;
+      float *cn = C + (t + 1) * B * n, *tc = TC + t * B * n, *h = O + t * B * n;
+      for (int64_t b = b0; b < b1; ++b) {
+        const float* __restrict__ gb = GP + b * 4 * n;
+        float* __restrict__ ab = a + b * 4 * n;
 #pragma omp simd
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t j = b * n + k;
-        const float ig = sigm(gb[k] + bp[k]), fg = sigm(gb[n + k] + bp[n + k]),
-                    gg = tanh_(gb[2 * n + k] + bp[2 * n + k]), og = sigm(gb[3 * n + k] + bp[3 * n + k]);
-        ab[k] = ig; ab[n + k] = fg; ab[2 * n + k] = gg; ab[3 * n + k] = og;
-        const float c = fg * cp[j] + ig * gg;
-        cn[j] = c;
-        const float tj = tanh_(c);
-        tc[j] = tj;
-        h[j] = og * tj;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t j = b * n + k;
+          const float ig = sigm(gb[k] + bp[k]), fg = sigm(gb[n + k] + bp[n + k]),
+                      gg = tanh_(gb[2 * n + k] + bp[2 * n + k]), og = sigm(gb[3 * n + k] + bp[3 * n + k]);
+          ab[k] = ig; ab[n + k] = fg; ab[2 * n + k] = gg; ab[3 * n + k] = og;
+          const float c = fg * cp[j] + ig * gg;
+          cn[j] = c;
+          const float tj = tanh_(c);
+          tc[j] = tj;
+          h[j] = og * tj;
+        }
       }
     }
-  }
+  };
+  in_row_blocks(B, rows_loop);
   std::vector<at::Tensor> result{xs, hs, xh, acts, cs, tcs, out};
   result.insert(result.end(), sig.begin(), sig.end());
   result.insert(result.end(), us.begin(), us.end());
@@ -495,55 +519,61 @@ std::vector<at::Tensor> mogrifier_backward(const at::Tensor& grad_out, const at:
               *GO = go.data_ptr<float>(), *XS = xs.data_ptr<float>(), *HS = hs.data_ptr<float>();
   float *DG = dgates.data_ptr<float>(), *dhp = dh.data_ptr<float>(), *dcp = dc.data_ptr<float>(),
         *gxp = gx.data_ptr<float>(), *ghp = gh.data_ptr<float>();
-  for (int64_t t = T - 1; t >= 0; --t) {
-    const float *a = A + t * B * 4 * n, *cp = C + t * B * n, *tc = TC + t * B * n, *gop = GO + t * B * n;
-    float* dg = DG + t * B * 4 * n;
-    for (int64_t b = 0; b < B; ++b) {
-      const float* __restrict__ ab = a + b * 4 * n;
-      float* __restrict__ dgb = dg + b * 4 * n;
+  float* DX = dx.data_ptr<float>();
+  auto rows_loop = [&](int64_t b0, int64_t b1) {  // rows [b0, b1) through every step, as the forward's
+    const int64_t Bc = b1 - b0;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const float *a = A + t * B * 4 * n, *cp = C + t * B * n, *tc = TC + t * B * n, *gop = GO + t * B * n;
+      float* dg = DG + t * B * 4 * n;
+      for (int64_t b = b0; b < b1; ++b) {
+        const float* __restrict__ ab = a + b * 4 * n;
+        float* __restrict__ dgb = dg + b * 4 * n;
 #pragma omp simd
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t j = b * n + k;
-        const float ig = ab[k], fg = ab[n + k], gg = ab[2 * n + k], og = ab[3 * n + k];
-        const float dht = dhp[j] + gop[j], tj = tc[j];
-        const float dct = dcp[j] + dht * og * (1.f - tj * tj);
-        dgb[k] = dct * gg * ig * (1.f - ig);
-        dgb[n + k] = dct * cp[j] * fg * (1.f - fg);
-        dgb[2 * n + k] = dct * ig * (1.f - gg * gg);
-        dgb[3 * n + k] = dht * tj * og * (1.f - og);
-        dcp[j] = dct * fg;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t j = b * n + k;
+          const float ig = ab[k], fg = ab[n + k], gg = ab[2 * n + k], og = ab[3 * n + k];
+          const float dht = dhp[j] + gop[j], tj = tc[j];
+          const float dct = dcp[j] + dht * og * (1.f - tj * tj);
+          dgb[k] = dct * gg * ig * (1.f - ig);
+          dgb[n + k] = dct * cp[j] * fg * (1.f - fg);
+          dgb[2 * n + k] = dct * ig * (1.f - gg * gg);
+          dgb[3 * n + k] = dht * tj * og * (1.f - og);
+          dcp[j] = dct * fg;
+        }
       }
-    }
-    gates_gemm_tx.into(dg, B, gxp);
-    gates_gemm_th.into(dg, B, ghp);
-    for (int64_t i = R - 1; i >= 0; --i) {
-      const int64_t k = i / 2, rows = mats[f * i].size(0);
-      const bool odd_round = i % 2 == 0;
-      // Round i+1 made new = 2 s ⊙ gated with s = σ(pre): the new value's gradient g gives
-      // dpre = g ⊙ gated ⊙ 2 s (1 - s) and, for the gated value, g ⊙ 2 s.
-      float* g = odd_round ? gxp : ghp;
-      const float* gated = odd_round ? XS + (k * T + t) * B * m : HS + (k * T + t) * B * n;
-      const float* s = sig[i].data_ptr<float>() + t * B * rows;
-      float* dpre = dpres[i].data_ptr<float>() + t * B * rows;
-      const int64_t len = B * rows;
+      gates_gemm_tx.into(dg + b0 * 4 * n, Bc, gxp + b0 * m);
+      gates_gemm_th.into(dg + b0 * 4 * n, Bc, ghp + b0 * n);
+      for (int64_t i = R - 1; i >= 0; --i) {
+        const int64_t k = i / 2, rows = mats[f * i].size(0);
+        const bool odd_round = i % 2 == 0;
+        // Round i+1 made new = 2 s ⊙ gated with s = σ(pre): the new value's gradient g gives
+        // dpre = g ⊙ gated ⊙ 2 s (1 - s) and, for the gated value, g ⊙ 2 s.
+        float* g = (odd_round ? gxp : ghp) + b0 * rows;
+        const float* gated = (odd_round ? XS + (k * T + t) * B * m : HS + (k * T + t) * B * n) + b0 * rows;
+        const float* s = sig[i].data_ptr<float>() + (t * B + b0) * rows;
+        float* dpre = dpres[i].data_ptr<float>() + (t * B + b0) * rows;
+        const int64_t len = Bc * rows;
 #pragma omp simd
-      for (int64_t j = 0; j < len; ++j) {
-        const float sj = s[j];
-        dpre[j] = g[j] * gated[j] * 2.f * sj * (1.f - sj);
-        g[j] *= 2.f * sj;
+        for (int64_t j = 0; j < len; ++j) {
+          const float sj = s[j];
+          dpre[j] = g[j] * gated[j] * 2.f * sj * (1.f - sj);
+          g[j] *= 2.f * sj;
+        }
+        float* other = odd_round ? ghp + b0 * n : gxp + b0 * m;  // the driver's gradient gains dpre Q (or v B)
+        if (factored) {
+          const int64_t kk = mats[2 * i].size(1);
+          float* v = vs[i].data_ptr<float>() + (t * B + b0) * kk;
+          round_gemm_t[i].into(dpre, Bc, v);
+          outer_gemm_t[i].into(v, Bc, other, 1.f);
+        } else {
+          round_gemm_t[i].into(dpre, Bc, other, 1.f);
+        }
       }
-      float* other = odd_round ? ghp : gxp;  // the driver's gradient gains dpre Q (or v B)
-      if (factored) {
-        float* v = vs[i].data_ptr<float>() + t * B * mats[2 * i].size(1);
-        round_gemm_t[i].into(dpre, B, v);
-        outer_gemm_t[i].into(v, B, other, 1.f);
-      } else {
-        round_gemm_t[i].into(dpre, B, other, 1.f);
-      }
+      std::copy(gxp + b0 * m, gxp + b1 * m, DX + t * B * m + b0 * m);
+      std::copy(ghp + b0 * n, ghp + b1 * n, dhp + b0 * n);
     }
-    dx[t].copy_(gx);
-    dh.copy_(gh);
-  }
+  };
+  in_row_blocks(B, rows_loop);
   std::vector<at::Tensor> result{dx, dh, dc, dgates};
   result.insert(result.end(), dpres.begin(), dpres.end());
   result.insert(result.end(), vs.begin(), vs.end());
