@@ -213,7 +213,12 @@ def run(name: str, preset: str, sets: list[str], budget: list[str], out: Path, d
         subprocess.run(args, check=True)
 
 
-def report(group: dict, out: Path, by_epoch: bool = False, earlier: dict | None = None) -> str:
+def threads_label(threads: int) -> str:
+    """How many threads each run had, for a plot's axis (0: PyTorch's default, all cores)."""
+    return "all threads a run" if not threads else "one thread a run" if threads == 1 else f"{threads} threads a run"
+
+
+def report(group: dict, out: Path, by_epoch: bool = False, earlier: dict | None = None, threads: int = 0) -> str:
     """The table of every run of ``group`` (name -> (preset, settings)) in ``out``, and
     curves.png: validation (and, by epoch, training) against minutes or epochs. Names repeat
     across groups (each group's "none"), so the settings recorded are the group's own.
@@ -273,7 +278,7 @@ def report(group: dict, out: Path, by_epoch: bool = False, earlier: dict | None 
             if by_epoch:
                 ax.plot(x, c[f"train_{unit}"], ls="--", lw=0.8, color=line.get_color())
         ax.set_xlabel("epoch (solid: validation, dashed: training with dropout on)" if by_epoch
-                      else "minutes of training (2 CPU cores)")
+                      else f"minutes of training ({threads_label(threads)})")
         ax.set_ylabel(measure_name)
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
@@ -315,7 +320,7 @@ def main():
         for f in futures:
             f.result()
     earlier = json.loads(args.merge.read_text()) if args.merge else None
-    table = report(RUNS[args.which], out, by_epoch=args.epochs is not None, earlier=earlier)
+    table = report(RUNS[args.which], out, by_epoch=args.epochs is not None, earlier=earlier, threads=threads)
     print(table)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(table + "\n")

@@ -12,7 +12,8 @@ PyTorch's fused cell of its kind (``plain-gru``, ``plain-rnn``; else ``plain``, 
 ``gru`` (fused), ``gru-zoneout`` (z_h 0.1), ``gru-dropout`` (recurrent dropout 0.25),
 ``rnn-zoneout`` (z_h 0.1), ``layernorm-lstm``, ``batchnorm-lstm`` and ``batchnorm-zoneout``
 (z_c 0.5, z_h 0.05).
-Targets: awd >= 0.95x plain on both shapes; zoneout >= 0.85x (small) and >= 0.75x (awd-ptb).
+Targets: awd >= 0.95x plain on both shapes; zoneout >= 0.85x (small) and >= 0.75x (awd-ptb);
+mogrifier-rank32 >= 0.9x (small).
 """
 
 from __future__ import annotations
