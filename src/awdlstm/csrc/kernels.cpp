@@ -419,9 +419,8 @@ std::vector<at::Tensor> mogrifier_forward(const at::Tensor& x, const at::Tensor&
         *GP = gates.data_ptr<float>();
   auto xrow = [&](int64_t k, int64_t t) { return XS + (k * T + t) * B * m; };
   auto hrow = [&](int64_t k, int64_t t) { return HS + (k * T + t) * B * n; };
-  // Rows [b0, b1) of the batch through every step: a row's recurrence never reads another
-  // row, so each thread takes its own block of rows (every buffer is (·, B, width), a
-  // block's rows are contiguous within a step) and its products run single-threaded.
+  // Rows [b0, b1) through every step (in_row_blocks): every buffer is (·, B, width), so a
+  // block's rows are contiguous within a step.
   auto rows_loop = [&](int64_t b0, int64_t b1) {
     const int64_t Bc = b1 - b0;
     for (int64_t t = 0; t < T; ++t) {
