@@ -69,7 +69,8 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
         factored_soft_loss,
         soft_loss,
     )
-    from awdlstm.train.losses.teacher_targets import top_k_targets
+    from awdlstm.model.adaptive_softmax import factor_log_probs
+    from awdlstm.train.losses.teacher_targets import factored_targets, top_k_targets
 
     student, vocab, cfg, ckpt = model_from_checkpoint(Path(student_run))
     student.eval()
@@ -79,7 +80,7 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
     source = batchify(corpus.train, 32)
     teacher.reset(32)
     hidden = student.init_hidden(32)
-    batches = []  # (the student's (N, V) log-probabilities, its factors or None, the teacher's (N, V))
+    batches = []  # (the student's (N, V) log-probabilities, its factors or None, the teacher's (N, V), targets)
     with torch.no_grad():
         for w in range(min(windows, (source.size(0) - 1) // 70)):
             x, y = source[w * 70:(w + 1) * 70], source[w * 70 + 1:(w + 1) * 70 + 1]
@@ -88,21 +89,22 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
             hidden = out.hidden
             V = out.logits.size(-1)
             batches.append((student.log_probs(out.logits).reshape(-1, V), f,
-                            teacher.log_probs(x).reshape(-1, V)))
+                            teacher.log_probs(x).reshape(-1, V), y.reshape(-1)))
     forms = ["full"] + (["factored"] if cuts else [])
     print(f"{'T':>5s} {'exact':>9s} " + " ".join(f"{f + ' k=' + str(k):>22s}" for k in ks for f in forms))
     for T in (1.0, 2.0, 20.0):
         cfg_t = DistillConfig(teacher=teacher_run, temperature=T)
-        exact = sum(soft_loss(q, p, cfg_t).item() for q, _, p in batches) / len(batches)
+        exact = sum(soft_loss(q, p, cfg_t).item() for q, _, p, _ in batches) / len(batches)
         cells = []
         for k in ks:
             totals = dict.fromkeys(forms, 0.0)
-            for q, f, p in batches:
-                ids, top, rest, parts = top_k_targets(p, k, cuts)
-                top = top.half().float()  # as stored
-                totals["full"] += cached_soft_loss(q, ids, top, rest, cfg_t).item()
+            for q, f, p, y in batches:
+                ids, top, rest = top_k_targets(p, k)[:3]
+                totals["full"] += cached_soft_loss(q, ids, top.half().float(), rest, cfg_t).item()  # fp16 as stored
                 if f is not None:
-                    totals["factored"] += factored_soft_loss(f, cuts + (q.size(-1),), ids, top, parts, cfg_t).item()
+                    t = factored_targets(factor_log_probs(p, y, cuts), k)
+                    t = t._replace(logp=t.logp.half().float(), clogp=t.clogp.half().float())
+                    totals["factored"] += factored_soft_loss(f, t, cfg_t).item()
             for form in forms:
                 approx = totals[form] / len(batches)
                 cells.append(f"{approx:9.4f} ({(approx - exact) / exact:+.2%})")

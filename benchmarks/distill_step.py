@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from awdlstm.config import DistillConfig, build_config
 from awdlstm.model import build_model
 from awdlstm.train.losses.distillation import cache_cutoffs, cached_soft_loss, factored_soft_loss
-from awdlstm.train.losses.teacher_targets import top_k_targets
+from awdlstm.model.adaptive_softmax import factor_log_probs
+from awdlstm.train.losses.teacher_targets import factored_targets, top_k_targets
 
 STUDENT = ["model.emb_size=128", "model.hidden_size=256"]
 V = 10_000
@@ -60,8 +61,11 @@ def main():
     prior = -torch.log(torch.arange(1, V + 1, dtype=torch.float32))
     teacher = F.log_softmax(prior + 2 * torch.randn(N, V, generator=g), -1)
     cuts = cache_cutoffs(args.top_k, cfg.model.head, cfg.model.adaptive_cutoffs)
-    ids, lp, rest, parts = top_k_targets(teacher, args.top_k, cuts)
+    ids, lp, rest = top_k_targets(teacher, args.top_k)[:3]
     lp = lp.half().float()  # as stored
+    if cuts:
+        cached = factored_targets(factor_log_probs(teacher, y.reshape(-1), cuts), args.top_k)
+        cached = cached._replace(logp=cached.logp.half().float(), clogp=cached.clogp.half().float())
     soft = DistillConfig(teacher="t", top_k=args.top_k)
     hidden = model.init_hidden(t.batch_size)
 
@@ -71,7 +75,7 @@ def main():
 
     def factored():
         out = model(x, hidden, targets=y, factors=True)
-        return 0.5 * -out.target_logp.mean() + 0.5 * factored_soft_loss(out.factors, cuts + (V,), ids, lp, parts, soft)
+        return 0.5 * -out.target_logp.mean() + 0.5 * factored_soft_loss(out.factors, cached, soft)
 
     def whole():
         out = model(x, hidden)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from awdlstm import ModelConfig, build_model
 from awdlstm.errors import AwdlstmError
-from awdlstm.model.adaptive_softmax import AdaptiveSoftmax
+from awdlstm.model.adaptive_softmax import AdaptiveSoftmax, factor_log_probs
 
 V = 50
 ADAPTIVE = dict(emb_size=8, hidden_size=12, num_layers=2, head="adaptive", adaptive_cutoffs=[10, 25])
@@ -81,6 +81,21 @@ def test_factors_are_the_pieces_of_the_full_distribution():
         # log p(cluster i) from the head, plus log p(w | cluster i), is the full log p(w).
         torch.testing.assert_close(f.head[rows, 10 + i:11 + i] + within, full[rows, lo:hi], atol=1e-5, rtol=0)
     torch.testing.assert_close(out.target_logp, model(tokens, model.init_hidden(3), targets=y).target_logp)
+
+
+def test_any_distribution_cut_at_the_cutoffs_gives_the_heads_own_factors():
+    """factor_log_probs cuts a whole (N, V) distribution into the pieces factor() computes
+    (so a teacher with another head gives a student the same kind of targets)."""
+    torch.manual_seed(6)
+    head = trained_looking(AdaptiveSoftmax(8, V, [10, 25]))
+    x, y = torch.randn(20, 8), torch.randint(0, V, (20,))
+    y[:3] = torch.tensor([9, 10, 49])
+    own, cut = head.factor(x, y), factor_log_probs(head.log_probs(x), y, [10, 25])
+    torch.testing.assert_close(cut.head, own.head, atol=1e-5, rtol=0)
+    torch.testing.assert_close(cut.target_logp, own.target_logp, atol=1e-5, rtol=0)
+    for (rows_a, within_a), (rows_b, within_b) in zip(cut.clusters, own.clusters):
+        assert torch.equal(rows_a, rows_b)
+        torch.testing.assert_close(within_a, within_b, atol=1e-5, rtol=0)
 
 
 def test_log_probs_normalizes_only_the_full_softmaxs_logits():

@@ -14,9 +14,9 @@ from awdlstm.config import DistillConfig
 from awdlstm.data import SyntheticSpec, load_corpus, write_synthetic
 from awdlstm.data.batching import batchify
 from awdlstm.errors import AwdlstmError
-from awdlstm.model.adaptive_softmax import AdaptiveSoftmax, Factors
+from awdlstm.model.adaptive_softmax import AdaptiveSoftmax, Factors, factor_log_probs
 from awdlstm.train.losses.distillation import Teacher, cached_soft_loss, factored_soft_loss, soft_loss
-from awdlstm.train.losses.teacher_targets import teacher_targets
+from awdlstm.train.losses.teacher_targets import Targets, factored_targets, teacher_targets
 
 QUIET = lambda *a, **k: None  # noqa: E731
 
@@ -27,21 +27,22 @@ def test_cached_targets_are_the_teachers_distribution_on_the_kept_tokens(tiny_ru
     teacher = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"))
     B, k = 4, 5
     cache = teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path)
-    # The teacher read by windows of another length (30, not the writer's 70), state carried.
+    # The teacher read by windows of another length (30, not the writer's), state carried.
     source = batchify(corpus.train, B)
     teacher.reset(B)
     for start in (0, 30, 60):
-        lp = teacher.log_probs(source[start:start + 30])  # (30, B, V)
-        ids, logp, rest, parts = cache.window(start, 30, (0, B), "cpu")
-        assert parts is None  # no cutoffs: the tail in one piece
-        torch.testing.assert_close(logp, lp.gather(-1, ids), atol=2e-3, rtol=1e-3)  # fp16
+        lp = teacher.log_probs(source[start:start + 30]).reshape(-1, len(corpus.vocab))  # (30·B, V)
+        t = cache.window(start, 30, (0, B), "cpu")
+        assert t.mass is None  # no cutoffs: the whole vocabulary's top k
+        torch.testing.assert_close(t.logp, lp.gather(-1, t.ids), atol=2e-3, rtol=1e-3)  # fp16
         top = lp.topk(k, -1)
-        torch.testing.assert_close(logp, top.values, atol=2e-3, rtol=1e-3)
-        torch.testing.assert_close(rest, 1 - top.values.exp().sum(-1), atol=1e-5, rtol=0)
+        torch.testing.assert_close(t.logp, top.values, atol=2e-3, rtol=1e-3)
+        torch.testing.assert_close(t.rest, 1 - top.values.exp().sum(-1), atol=1e-5, rtol=0)
     # A process's columns are those columns of the whole batch.
-    ids, logp, rest, _ = cache.window(10, 7, (1, 3), "cpu")
+    part = cache.window(10, 7, (1, 3), "cpu")
     full = cache.window(10, 7, (0, B), "cpu")
-    assert torch.equal(ids, full[0][:, 1:3]) and torch.equal(rest, full[2][:, 1:3])
+    assert torch.equal(part.ids, full.ids.view(7, B, k)[:, 1:3].reshape(-1, k))
+    assert torch.equal(part.rest, full.rest.view(7, B)[:, 1:3].reshape(-1))
 
 
 def hand_example():
@@ -198,37 +199,73 @@ def test_the_closed_form_at_t1_equals_the_general_form_and_its_gradient():
     torch.testing.assert_close(g_fast, g_slow, rtol=1e-4, atol=1e-7)
 
 
-def test_cached_targets_split_the_tail_at_the_students_cutoffs(tiny_run, tmp_path):
+@pytest.mark.parametrize("own", [False, True])
+def test_cached_targets_cut_at_the_students_cutoffs(tiny_run, tmp_path, own):
+    """With cutoffs the cache holds the teacher's head partition everywhere (its top k
+    shortlist words, the shortlist's other mass, each cluster's mass) and, where the next
+    token lies in a cluster, its top k within that cluster: for a teacher with the same
+    adaptive head from its own pieces, for any other from its whole distribution."""
     run_dir, _ = tiny_run
     corpus = load_corpus("synthetic")
     teacher = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"))
-    B, k = 4, 5
-    cache = teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path, cutoffs=(10, 20))
-    assert (cache.path / "parts.npy").is_file()
+    V, cuts, B, k = len(corpus.vocab), (10, 20), 4, 5
+    if own:  # the same teacher behind an adaptive head cut at the student's cutoffs
+        model = teacher.model
+        model.decoder = AdaptiveSoftmax(model.decoder.weight.size(1), V, list(cuts)).eval()
+        torch.nn.init.normal_(model.decoder.weight, 0, 0.5)
+        torch.nn.init.normal_(model.decoder.cluster_weight, 0, 0.5)
+    assert teacher.own_pieces(cuts) == own
+    cache = teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path, cutoffs=cuts)
+    source = batchify(corpus.train, B)
     teacher.reset(B)
-    lp = teacher.log_probs(batchify(corpus.train, B)[:30])  # (30, B, V)
-    ids, _, rest, parts = cache.window(0, 30, (0, B), "cpu")
-    untaken = lp.exp().scatter(-1, ids, 0.0)  # the teacher's mass off its top k
-    for j, (a, b) in enumerate(((0, 10), (10, 20), (20, lp.size(-1)))):
-        torch.testing.assert_close(parts[..., j], untaken[..., a:b].sum(-1), atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(parts.sum(-1), rest, atol=1e-6, rtol=1e-5)
+    x, y = source[:30], source[1:31]
+    lp = teacher.log_probs(x).reshape(-1, V)  # (N, V)
+    y = y.reshape(-1)
+    t = cache.window(0, 30, (0, B), "cpu")
+    p = lp.exp()
+    top = p[:, :10].topk(k, -1)
+    assert torch.equal(t.ids, top.indices)
+    torch.testing.assert_close(t.logp, top.values.log(), atol=2e-3, rtol=1e-3)  # fp16
+    torch.testing.assert_close(t.rest, p[:, :10].sum(1) - top.values.sum(1), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(t.mass, torch.stack([p[:, 10:20].sum(1), p[:, 20:].sum(1)], 1), atol=1e-6, rtol=1e-5)
+    outside = y >= 10
+    assert torch.equal(t.slot >= 0, outside) and t.cids.size(0) == int(outside.sum())
+    for pos in outside.nonzero().squeeze(1).tolist():
+        a, b = (10, 20) if y[pos] < 20 else (20, V)
+        within = p[pos, a:b] / p[pos, a:b].sum()  # the next token's cluster
+        j = t.slot[pos]
+        wtop = within.topk(k)
+        assert torch.equal(t.cids[j], wtop.indices)
+        torch.testing.assert_close(t.clogp[j], wtop.values.log(), atol=2e-3, rtol=1e-3)
+        torch.testing.assert_close(t.crest[j], 1 - wtop.values.sum(), atol=1e-5, rtol=1e-4)
+    # Another process's columns hold the same numbers.
+    part, full = cache.window(3, 9, (1, 3), "cpu"), cache.window(3, 9, (0, B), "cpu")
+    cols = torch.zeros(9, B, dtype=torch.bool)
+    cols[:, 1:3] = True
+    picked = cols.reshape(-1)
+    assert torch.equal(part.ids, full.ids[picked]) and torch.equal(part.mass, full.mass[picked])
+    inside = full.slot[picked]
+    assert torch.equal(part.slot >= 0, inside >= 0)
+    assert torch.equal(part.cids[part.slot[part.slot >= 0]], full.cids[inside[inside >= 0]])
 
 
 def test_the_factored_loss_on_a_hand_example():
     """V = 6 cut at (2, 4): shortlist {0, 1}, cluster 0 {2, 3}, cluster 1 {4, 5}; the teacher
-    keeps tokens 0 and 2 (k = 2); the target is 3, in cluster 0."""
+    keeps k = 1 word of the shortlist and of the target's cluster; the target is 3, in cluster 0."""
     head = torch.tensor([[0.3, 0.2, 0.3, 0.2]]).log()  # the student's w0, w1, cluster 0, cluster 1
     within0 = torch.tensor([[0.6, 0.4]]).log()  # its words 2, 3 within cluster 0
     f = Factors(head, [(torch.tensor([0]), within0), (torch.zeros(0, dtype=torch.long), torch.zeros(0, 2))],
                 torch.tensor([[0.3 * 0.4]]).log())
-    ids, lp = torch.tensor([[0, 2]]), torch.tensor([[0.4, 0.25]]).log()  # teacher: 0.4, 0.1 | 0.25, 0.15 | 0.06, 0.04
-    parts = torch.tensor([[0.1, 0.15, 0.1]])  # its untaken mass: w1; word 3; cluster 1
+    # The teacher: 0.4, 0.1 | 0.25, 0.15 | 0.06, 0.04. It keeps w0 (0.4, the rest 0.1), both
+    # clusters' masses (0.4, 0.1), and within cluster 0 word 2 (0.625, the rest 0.375).
+    t = Targets(torch.tensor([[0]]), torch.tensor([[0.4]]).log(), torch.tensor([0.1]), torch.tensor([[0.4, 0.1]]),
+                torch.tensor([0]), torch.tensor([[0]]), torch.tensor([[0.625]]).log(), torch.tensor([0.375]))
     for T in (1.0, 2.0):
         cfg = DistillConfig(teacher="t", temperature=T)
-        # The head's classes: w0, cluster 0 (0.25 + 0.15), cluster 1, and the rest (w1).
-        # Within cluster 0: word 2 and the rest (word 3). Each tempered as a whole.
+        # The head's classes: w0, cluster 0, cluster 1, and the rest (w1). Within cluster 0:
+        # word 2 and the rest (word 3). Each tempered as a whole.
         expected = kl_t([0.4, 0.4, 0.1, 0.1], [0.3, 0.3, 0.2, 0.2], T) + kl_t([0.625, 0.375], [0.6, 0.4], T)
-        got = factored_soft_loss(f, (2, 4, 6), ids, lp, parts, cfg)
+        got = factored_soft_loss(f, t, cfg)
         assert got.item() == pytest.approx(T * T * expected, rel=1e-5)
 
 
@@ -255,10 +292,14 @@ def test_the_factored_loss_is_the_chain_rule_of_the_exact_kl():
     V, cuts = 12, (4, 8)
     head, x = student_head(V, cuts), torch.randn(1, 6)
     p = F.log_softmax(torch.randn(1, V) * 2, -1)
-    top = p.topk(V, -1)
-    parts, cfg = torch.zeros(1, 3), DistillConfig(teacher="t")
-    loss = {y: factored_soft_loss(head.factor(x, torch.tensor([y])), cuts + (V,), top.indices, top.values, parts,
-                                  cfg).item() for y in (1, 5, 10)}  # a target in the shortlist, cluster 0, 1
+    cfg = DistillConfig(teacher="t")
+
+    def loss(y):  # the teacher's targets keep every word (k = 4, each part's size)
+        y = torch.tensor([y])
+        t = factored_targets(factor_log_probs(p, y, cuts), 4)
+        return factored_soft_loss(head.factor(x, y), t, cfg).item()
+
+    loss = {y: loss(y) for y in (1, 5, 10)}  # a target in the shortlist, cluster 0, 1
     P = [p[0, 4:8].exp().sum().item(), p[0, 8:].exp().sum().item()]
     chain = loss[1] + P[0] * (loss[5] - loss[1]) + P[1] * (loss[10] - loss[1])
     with torch.no_grad():
@@ -274,9 +315,8 @@ def test_the_factored_loss_and_its_gradient_match_the_whole_distributions():
     x = torch.randn(N, 6, requires_grad=True)
     y = torch.tensor([0, 5, 9, 3, 11, 4, 8, 2, 7])
     p = F.log_softmax(torch.randn(N, V) * 2, -1)
-    top = p.topk(V, -1)
     cfg = DistillConfig(teacher="t")
-    fast = factored_soft_loss(head.factor(x, y), cuts + (V,), top.indices, top.values, torch.zeros(N, 3), cfg)
+    fast = factored_soft_loss(head.factor(x, y), factored_targets(factor_log_probs(p, y, cuts), 4), cfg)
     g_fast = torch.autograd.grad(fast, [x, *head.parameters()])
     # The reference: the head's coarse distributions and each cluster's own, from (N, V).
     q, pd = head.log_probs(x).exp(), p.exp()
@@ -315,3 +355,10 @@ def test_an_adaptive_student_distills_without_its_whole_distribution(tiny_run, t
     assert math.isfinite(res["valid_loss"])
     assert any("one pass of the teacher" in str(m) for m in logs)
     assert not any(whole)  # the training steps never built (N, V)
+
+
+def test_an_adaptive_students_top_k_must_fit_its_smallest_part(tiny_run, tmp_path):
+    teacher, _ = tiny_run
+    sets = ["model.head=adaptive", "model.adaptive_cutoffs=[10,20]", "distill.top_k=11"]
+    with pytest.raises(AwdlstmError, match="distill.top_k=11.*choose at most 10"):
+        commands.distill(str(teacher), "tiny", sets, str(tmp_path / "x"), None, log=QUIET)

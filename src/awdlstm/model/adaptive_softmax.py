@@ -39,6 +39,21 @@ class Factors(NamedTuple):
     target_logp: torch.Tensor
 
 
+def factor_log_probs(lp: torch.Tensor, targets: torch.Tensor, cutoffs) -> Factors:
+    """Any distribution cut as this head is: lp (N, V) log-probabilities, targets (N,),
+    cutoffs c_1 < … < c_n -> its ``Factors`` (the head: the shortlist words' log-probabilities,
+    then each cluster's log of its mass; within cluster i, log p(w) − log P_i on the rows
+    whose target lies in it). The pieces ``AdaptiveSoftmax.factor`` computes for itself."""
+    bounds = (*[int(c) for c in cutoffs], lp.size(1))
+    mass = torch.stack([lp[:, a:b].logsumexp(1) for a, b in zip(bounds, bounds[1:])], 1)  # (N, n) log P_i
+    cluster = torch.bucketize(targets, torch.tensor(bounds[:-1], device=targets.device), right=True) - 1
+    clusters = []
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        rows = (cluster == i).nonzero().squeeze(1)
+        clusters.append((rows, lp[rows, a:b] - mass[rows, i:i + 1]))
+    return Factors(torch.cat([lp[:, :bounds[0]], mass], 1), clusters, lp.gather(1, targets.unsqueeze(1)).squeeze(1))
+
+
 class AdaptiveSoftmax(LogProbHead, nn.Module):
     KNOBS = ("adaptive_cutoffs",)
 

@@ -37,15 +37,17 @@ same pieces (``Factors``), by the chain rule of the KL over the head's partition
     KL(p ‖ q) = KL(p_head ‖ q_head) + Σ_i P_i · KL(p_{·|i} ‖ q_{·|i})
 
 with p_head the teacher's distribution over the shortlist words and the clusters (cluster
-i's mass P_i stored exactly, split from r by teacher_targets.py), p_{·|i} its distribution
-within cluster i. The head term is the partition KL above with the kept shortlist words and
-the n clusters as classes and the shortlist's untaken mass as the rest; the cluster term is
-one on the kept words of cluster i, the cluster's untaken mass as its rest. The weight P_i
-is sampled, not computed: a cluster term is added on the rows whose target lies in cluster
-i (1[y ∈ i] in place of P_i, which it equals in expectation under a calibrated teacher),
-the only rows where the student's cluster softmax exists. At T ≠ 1 each partition is
-tempered as a whole (the rest as one class). The step costs the hard loss plus (N, k)
-gathers, where the whole distribution costs a (N, V) projection and its softmax.
+i's whole mass P_i stored exactly), p_{·|i} its distribution within cluster i. The head
+term is the partition KL above with the teacher's k most probable shortlist words and the
+n clusters as classes and the shortlist's other words as the rest; the cluster term is one
+on the teacher's k most probable words within cluster i, the cluster's other words as its
+rest. The weight P_i is sampled, not computed: a cluster term is added on the rows whose
+target lies in cluster i (1[y ∈ i] in place of P_i, which it equals in expectation under
+a calibrated teacher), the only rows where the student's cluster softmax exists, and the
+only rows where the cache keeps the teacher's distribution within a cluster. At T ≠ 1
+each partition is tempered as a whole (the rest as one class). The step costs the hard
+loss plus (N, k) gathers, where the whole distribution costs a (N, V) projection and its
+softmax; the teacher's pass likewise (teacher_targets.py).
 
 In the loop the two halves are two loss terms: the hard one is CrossEntropy weighted by
 w_hard (cross_entropy.py), the soft one is the ``Distillation`` term here, which owns the
@@ -65,6 +67,7 @@ from ...checkpoints.run_folder import model_from_checkpoint
 from ...config import DistillConfig
 from ...errors import AwdlstmError
 from ...model import Hidden
+from ...model.adaptive_softmax import AdaptiveSoftmax, Factors, factor_log_probs
 from ..hooks import LossTerm, Step
 
 
@@ -107,39 +110,32 @@ def cached_soft_loss(student_logp: torch.Tensor, ids: torch.Tensor, teacher_logp
     return _completed_kl(q, ids, lp, rest, cfg)
 
 
-def factored_soft_loss(factors, cutoffs: tuple[int, ...], ids: torch.Tensor, teacher_logp: torch.Tensor,
-                       parts: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
+def factored_soft_loss(factors, t, cfg: DistillConfig) -> torch.Tensor:
     """T² · (the head's KL + the sampled cluster KLs), the module's chain rule. ``factors``
-    the student's adaptive-head pieces over N positions; ``cutoffs`` (c_1, …, c_n, V); ids and
-    teacher_logp (N, k) the kept tokens and their log-probabilities at T = 1; parts (N, n + 1)
-    the teacher's untaken mass in the shortlist and in each cluster."""
+    the student's adaptive-head pieces over N positions; ``t`` the teacher's cached targets
+    there (teacher_targets.Targets with cutoffs: ids, logp (N, k) the kept shortlist words,
+    rest (N,) the shortlist's other mass, mass (N, n) the clusters', and per position whose
+    target lies in a cluster its row ``slot`` of cids, clogp (M, k) and crest (M,))."""
     tiny = torch.finfo(torch.float32).tiny
-    N, S, n, T = ids.size(0), cutoffs[0], len(cutoffs) - 1, cfg.temperature
-    lp, parts = teacher_logp.float(), parts.float()
-    part = torch.bucketize(ids, torch.tensor(cutoffs[:-1], device=ids.device), right=True)  # (N, k): 0 shortlist, i + 1 cluster i
-    short = part == 0
-    # Cluster masses P_i (N, n): the untaken mass plus the kept words of cluster i.
-    mass = parts[:, 1:].scatter_add(1, (part - 1).clamp(min=0), lp.exp() * ~short)
-    q_head = torch.cat([factors.head.gather(1, ids.clamp(max=S - 1)), factors.head[:, S:]], 1)  # (N, k + n)
-    lp_head = torch.cat([lp, mass.clamp_min(tiny).log()], 1)
-    classes = torch.cat([short, short.new_ones(N, n)], 1)  # a kept word of a cluster is inside its class
-    total = partition_kl(q_head, lp_head, parts[:, :1], T, classes).sum()
-    for i, (rows, within) in enumerate(factors.clusters):
+    n, T = len(factors.clusters), cfg.temperature
+    head = factors.head  # (N, c_1 + n)
+    q_head = torch.cat([head.gather(1, t.ids), head[:, -n:]], 1)  # (N, k + n)
+    lp_head = torch.cat([t.logp.float(), t.mass.float().clamp_min(tiny).log()], 1)
+    total = partition_kl(q_head, lp_head, t.rest.float().unsqueeze(1), T).sum()
+    for rows, within in factors.clusters:  # within (n_i, c_{i+1} − c_i), rows (n_i,) of N
         if rows.numel() == 0:
             continue
-        local = (ids[rows] - cutoffs[i]).clamp(0, within.size(1) - 1)  # (n_i, k) within cluster i
-        total = total + partition_kl(within.gather(1, local), lp[rows], parts[rows, i + 1:i + 2], T,
-                                     part[rows] == i + 1).sum()
-    soft = total / N
+        j = t.slot[rows]  # (n_i,) their rows of the cluster arrays
+        total = total + partition_kl(within.gather(1, t.cids[j]), t.clogp[j].float(), t.crest[j].float().unsqueeze(1),
+                                     T).sum()
+    soft = total / head.size(0)
     return soft * T * T if cfg.square_temperature else soft
 
 
-def partition_kl(q: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor, temperature: float = 1.0,
-                 classes: torch.Tensor | None = None) -> torch.Tensor:
+def partition_kl(q: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """KL(p̂_T ‖ q_T) per row (N,) over m classes plus "the rest": q (N, m) the student's
     log-probabilities of the classes (its rest: Q = 1 − Σ q), lp (N, m) the teacher's,
-    rest (N, 1) the teacher's mass outside them; ``classes`` (N, m) bool, where given, the
-    columns that are classes on each row (the others count for neither side). The teacher's
+    rest (N, 1) the teacher's mass outside them. The teacher's
     side is normalized over its classes and rest (Z = Σ p + r), as log_softmax normalizes
     the whole distribution, and both sides are tempered as softmax(log · / T):
 
@@ -147,8 +143,6 @@ def partition_kl(q: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor, temperat
 
     One gather of (N, m) where the whole distribution takes a dozen passes over (N, V)."""
     tiny = torch.finfo(torch.float32).tiny
-    if classes is not None:
-        lp, q = lp.masked_fill(~classes, -math.inf), q.masked_fill(~classes, -math.inf)
     # log r floored at float32's smallest normal (a tail that underflowed in the teacher's
     # softmax); log Q likewise where the classes hold all of fp32's mass.
     log_r = rest.clamp_min(tiny).log()
@@ -206,10 +200,35 @@ class Teacher:
         self.hidden = out.hidden
         return self.model.log_probs(out.logits)
 
+    def own_pieces(self, cutoffs: tuple[int, ...]) -> bool:
+        """Whether the teacher's head is an adaptive softmax cut at ``cutoffs`` itself."""
+        d = self.model.decoder
+        return isinstance(d, AdaptiveSoftmax) and tuple(d.cutoffs[:-1]) == tuple(cutoffs)
+
+    def head_width(self, cutoffs: tuple[int, ...]) -> int:
+        """The widest row ``factors`` builds: the head (c_1 + n) or the whole vocabulary."""
+        return cutoffs[0] + len(cutoffs) if self.own_pieces(cutoffs) else self.vocab_size
+
+    @torch.no_grad()
+    def factors(self, x: torch.Tensor, y: torch.Tensor, cutoffs: tuple[int, ...]) -> Factors:
+        """x, y (T, B) -> the teacher's distribution over the next tokens cut at ``cutoffs``
+        (``Factors`` over T·B positions, each cluster only on the rows whose next token lies
+        in it); the state moves on. A teacher with that adaptive head computes its own
+        pieces; any other is cut from its whole distribution (the same numbers)."""
+        if self.hidden is None:
+            self.reset(x.size(1))
+        if self.own_pieces(cutoffs):
+            out = self.model(x, self.hidden, targets=y, factors=True)
+            self.hidden = out.hidden
+            return out.factors
+        lp = self.log_probs(x)
+        return factor_log_probs(lp.reshape(-1, lp.size(-1)), y.reshape(-1), cutoffs)
+
 
 def cache_cutoffs(top_k: int, head: str, cutoffs) -> tuple[int, ...]:
-    """Where the cached tail is split: at an adaptive student's cutoffs (its chain rule reads
-    the teacher's mass per cluster), nowhere otherwise."""
+    """Where the cache cuts the teacher's distribution: at an adaptive student's cutoffs (its
+    chain rule reads the teacher's head partition and its distribution within the target's
+    cluster), nowhere otherwise (the whole vocabulary's top k)."""
     return tuple(int(c) for c in cutoffs) if top_k and head == "adaptive" else ()
 
 
@@ -231,8 +250,19 @@ class Distillation(LossTerm):
             if cfg.top_k >= self.teacher.vocab_size:
                 raise AwdlstmError(f"distill.top_k={cfg.top_k} keeps the whole vocabulary of "
                                    f"{self.teacher.vocab_size}; choose fewer (or 0: the exact loss)")
+            if self.cutoffs:
+                self.check_pieces(cfg.top_k, self.cutoffs + (self.teacher.vocab_size,))
             self.targets = context.teacher_targets(self.teacher, cfg.top_k, self.cutoffs)
         self.columns = context.columns
+
+    @staticmethod
+    def check_pieces(k: int, bounds: tuple[int, ...]) -> None:
+        """The cache keeps k shortlist words and k words within a cluster: each must hold k."""
+        smallest = min(b - a for a, b in zip((0, *bounds), bounds))
+        if k > smallest:
+            raise AwdlstmError(f"distill.top_k={k}: an adaptive student keeps the teacher's top k within its "
+                               f"shortlist and within each cluster (cutoffs {list(bounds[:-1])}, the smallest part "
+                               f"{smallest} words); choose at most {smallest}")
 
     @classmethod
     def from_config(cls, cfg, context) -> Distillation | None:
@@ -243,15 +273,14 @@ class Distillation(LossTerm):
     def __call__(self, step: Step) -> torch.Tensor:
         if self.targets is None:
             return self.cfg.soft_weight * soft_loss(step.logp, self.teacher.log_probs(step.x), self.cfg)
-        ids, lp, rest, parts = self.targets.window(step.start, step.x.size(0), self.columns, step.x.device)
-        if step.out.factors is not None:
-            k = ids.size(-1)
-            cutoffs = self.cutoffs + (self.teacher.vocab_size,)
-            return self.cfg.soft_weight * factored_soft_loss(step.out.factors, cutoffs, ids.reshape(-1, k),
-                                                             lp.reshape(-1, k), parts.reshape(-1, parts.size(-1)),
-                                                             self.cfg)
-        # Another term asked for the whole distribution, so the forward built it.
-        return self.cfg.soft_weight * cached_soft_loss(step.logp, ids, lp, rest, self.cfg)
+        t = self.targets.window(step.start, step.x.size(0), self.columns, step.x.device)
+        if not self.cutoffs:  # the whole vocabulary's top k
+            return self.cfg.soft_weight * cached_soft_loss(step.logp, t.ids, t.logp, t.rest, self.cfg)
+        factors = step.out.factors
+        if factors is None:  # another term asked for the whole distribution, so the forward built it
+            factors = factor_log_probs(step.logp.reshape(-1, self.teacher.vocab_size), step.y.reshape(-1),
+                                       self.cutoffs)
+        return self.cfg.soft_weight * factored_soft_loss(factors, t, self.cfg)
 
     def start_epoch(self, batch_size: int) -> None:
         if self.targets is None:

@@ -1,19 +1,37 @@
 """The teacher's targets, computed once per (teacher, corpus, batch size, k, partition) and
-read from a memory-mapped file every epoch after: at every position of the training text,
-the teacher's k most probable next tokens and their log-probabilities, plus the probability
-it leaves to the other V − k tokens, in total and (for a student with an adaptive softmax)
-split over the student's head partition: the shortlist [0, c_1) and each cluster
-[c_i, c_{i+1}).
+read from a memory-mapped file every epoch after.
 
 Layout: the training ids batchified at the student's batch size B (rows R = N // B; column
 b holds ids[b·R : (b+1)·R], as ``batchify``), so the window that starts at row s with
-length L (whatever variable BPTT drew) has its targets at rows [s, s + L):
+length L (whatever variable BPTT drew) has its targets at rows [s, s + L). Row r holds the
+teacher's distribution after reading row r, over the token of row r + 1.
+
+A student with a full softmax (no cutoffs) reads the teacher's k most probable tokens over
+the whole vocabulary and the mass it leaves to the other V − k:
 
     ids.npy   (R, B, k) uint16 (V ≤ 65,536) or uint32   the kept tokens, most probable first
     logp.npy  (R, B, k) float16                          their log-probabilities at T = 1
     rest.npy  (R, B)    float32                          the other tokens' total probability
-    parts.npy (R, B, n + 1) float32                      the same split over shortlist, clusters
-                                                         (only with cutoffs c_1 < … < c_n)
+
+A student with an adaptive softmax cut at c_1 < … < c_n reads only what its chain-rule loss
+reads (distillation.py): the head's partition at every position, and the distribution
+within a cluster only at the positions whose next token lies in it, the only rows where
+the student's cluster softmax exists. So the files hold
+
+    ids.npy, logp.npy (R, B, k)   the teacher's k most probable shortlist words [0, c_1)
+    rest.npy  (R, B)              the shortlist's other words' total probability
+    mass.npy  (R, B, n) float32   each cluster's whole probability P_i
+    slot.npy  (R, B) int32        the position's row in the three below, −1 where the next
+                                  token is a shortlist word (and on row R − 1: no next token)
+    cids.npy  (M, k)              the k most probable words within the next token's cluster,
+                                  as offsets from c_i
+    clogp.npy (M, k) float16      their log-probabilities within the cluster, log p(w | i)
+    crest.npy (M,)   float32      the cluster's other words' probability within it
+
+with M the positions whose next token lies past the shortlist (a sixth of PTB's), in
+row-major order. A teacher with the same adaptive head computes exactly those pieces and
+never its (N, V) distribution, so the pass costs its forward and its head; any other
+teacher's whole distribution is cut into the same pieces (``factor_log_probs``).
 
 (NumPy's .npy: a header with dtype and shape, then the array, memory-mapped read-only; a
 window's rows are one contiguous stretch of each file.)
@@ -34,6 +52,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -41,14 +60,36 @@ import torch
 from ...data.batching import batchify
 from ...data.paths import cache_root
 from ...data.token_cache import atomic_folder, id_dtype
+from ...model.adaptive_softmax import Factors
 from ...progress import progress_bar
 
-FORMAT = 2
+FORMAT = 3
 # Rows per teacher forward while writing (the state carries across, so any length gives the
-# same): 20 rows keep a window's (20·B, V) fp32 tensors at B = 32, V = 10,000 under glibc's
-# 32 MB mmap limit, so their memory is reused, where 70 rows' 90 MB blocks were mapped and
-# page-faulted in anew for every window (a third of the pass's time).
-WINDOW = 20
+# same): the widest fp32 tensor of a window, (rows·B, width), is kept under glibc's 32 MB
+# mmap threshold, so its memory is reused, where larger blocks are mapped and page-faulted
+# in anew for every window (a third of the pass's time at 70 rows of a (B·70, 10,000)
+# distribution).
+MMAP_LIMIT = 30 * 2**20
+
+
+def rows_per_forward(batch_size: int, width: int) -> int:
+    return max(1, MMAP_LIMIT // (4 * batch_size * width))
+
+
+class Targets(NamedTuple):
+    """The teacher's targets over N flattened positions (row-major over (L, b), the order
+    of the student's ``x.reshape(-1)``), the layout's arrays as tensors: ids, logp (N, k),
+    rest (N,); with cutoffs also mass (N, n), slot (N,) int64 (a row of the next three or
+    −1), cids, clogp (M, k) and crest (M,)."""
+
+    ids: torch.Tensor
+    logp: torch.Tensor
+    rest: torch.Tensor
+    mass: torch.Tensor | None = None
+    slot: torch.Tensor | None = None
+    cids: torch.Tensor | None = None
+    clogp: torch.Tensor | None = None
+    crest: torch.Tensor | None = None
 
 
 @dataclass
@@ -59,19 +100,34 @@ class TeacherTargets:
     logp: np.ndarray  # (R, B, k) float16
     rest: np.ndarray  # (R, B) float32
     path: Path
-    parts: np.ndarray | None = None  # (R, B, n + 1) float32, with cutoffs
+    mass: np.ndarray | None = None  # (R, B, n) float32, with cutoffs; the rest likewise
+    slot: np.ndarray | None = None  # (R, B) int32
+    cids: np.ndarray | None = None  # (M, k)
+    clogp: np.ndarray | None = None  # (M, k) float16
+    crest: np.ndarray | None = None  # (M,) float32
 
-    def window(self, start: int, length: int, columns: tuple[int, int], device) -> tuple:
-        """Rows [start, start + length) of this process's columns: ids (L, b, k) int64,
-        logp (L, b, k), rest (L, b) and parts (L, b, n + 1) or None, float32."""
+    def window(self, start: int, length: int, columns: tuple[int, int], device) -> Targets:
+        """Rows [start, start + length) of this process's columns (b of them), flattened to
+        N = length · b positions: ids int64, the rest float32."""
         c0, c1 = columns
         rows = slice(start, start + length)
-        # Copies out of the read-only mapping (the tensors must own writable memory).
-        ids = torch.from_numpy(self.ids[rows, c0:c1].astype(np.int64)).to(device)
-        logp = torch.from_numpy(self.logp[rows, c0:c1].astype(np.float32)).to(device)
-        rest = torch.from_numpy(np.array(self.rest[rows, c0:c1])).to(device)
-        parts = None if self.parts is None else torch.from_numpy(np.array(self.parts[rows, c0:c1])).to(device)
-        return ids, logp, rest, parts
+        k = self.ids.shape[-1]
+
+        def load(a, dtype):  # a copy out of the read-only mapping: tensors own writable memory
+            return torch.from_numpy(np.array(a, dtype)).to(device)
+
+        flat = (load(self.ids[rows, c0:c1].reshape(-1, k), np.int64), load(self.logp[rows, c0:c1].reshape(-1, k),
+                np.float32), load(self.rest[rows, c0:c1].reshape(-1), np.float32))
+        if self.slot is None:
+            return Targets(*flat)
+        slot = self.slot[rows, c0:c1].reshape(-1)
+        keep = slot >= 0
+        take = slot[keep]  # ascending: the cluster rows of these positions, in their order
+        local = np.full(slot.shape, -1, np.int64)
+        local[keep] = np.arange(take.size)
+        return Targets(*flat, load(self.mass[rows, c0:c1].reshape(-1, self.mass.shape[-1]), np.float32),
+                       load(local, np.int64), load(self.cids[take], np.int64), load(self.clogp[take], np.float32),
+                       load(self.crest[take], np.float32))
 
 
 def weights_digest(model: torch.nn.Module) -> str:
@@ -95,7 +151,7 @@ def cache_key(teacher_digest: str, train_ids, batch_size: int, k: int, cutoffs: 
 def teacher_targets(teacher, train_ids, batch_size: int, k: int, log=print, progress: bool = True,
                     root: Path | None = None, cutoffs: tuple[int, ...] = ()) -> TeacherTargets:
     """The cache of ``teacher`` (a ``Teacher``: model and state) on ``train_ids`` at batch
-    ``batch_size``, with the tail split at ``cutoffs`` when given: read when it exists, else
+    ``batch_size``, cut at the student's ``cutoffs`` when given: read when it exists, else
     written first (one teacher pass over the training text, shown with a progress bar)."""
     cutoffs = tuple(int(c) for c in cutoffs)
     digest = weights_digest(teacher.model)
@@ -109,7 +165,8 @@ def teacher_targets(teacher, train_ids, batch_size: int, k: int, log=print, prog
     log(f"teacher targets: one pass of the teacher over the training text, the top {k} tokens per position, "
         f"into {path}")
     with atomic_folder(path) as tmp:
-        _write(tmp, teacher, train_ids, batch_size, k, cutoffs, progress)
+        write = _write_factored if cutoffs else _write
+        write(tmp, teacher, batchify(train_ids, batch_size), k, cutoffs, progress)
         (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "teacher": digest, "batch_size": batch_size,
                                                    "k": k, "cutoffs": list(cutoffs), "vocab": teacher.vocab_size,
                                                    "rows": len(train_ids) // batch_size}, indent=1))
@@ -119,49 +176,107 @@ def teacher_targets(teacher, train_ids, batch_size: int, k: int, log=print, prog
     return found
 
 
-def top_k_targets(lp: torch.Tensor, k: int, cutoffs: tuple[int, ...] = ()) -> tuple:
-    """lp (..., V) the teacher's log-probabilities, fp32 -> its k most probable tokens ids
-    (..., k), descending, their log-probabilities (..., k), the others' mass rest (...) and,
-    with cutoffs, that mass per part of [0, c_1), [c_1, c_2), …, [c_n, V): parts (..., n + 1)
-    (else None). The masses are summed over the tail itself (1 − Σ kept would leave fp32's
-    rounding, ~1e-7, where the tail is smaller)."""
+def top_k_targets(lp: torch.Tensor, k: int) -> Targets:
+    """lp (N, V) the teacher's log-probabilities, fp32 -> its k most probable tokens (N, k),
+    descending, their log-probabilities and the others' mass rest (N,), summed over the tail
+    itself (1 − Σ kept would leave fp32's rounding, ~1e-7, where the tail is smaller)."""
     top, idx = lp.topk(k, dim=-1)
-    tail = lp.exp().scatter_(-1, idx, 0.0)  # (..., V) probabilities, the kept tokens' set to 0
-    rest = tail.sum(-1)
-    parts = None
-    if cutoffs:
-        bounds = (0, *cutoffs, lp.size(-1))
-        parts = torch.stack([tail[..., a:b].sum(-1) for a, b in zip(bounds, bounds[1:])], -1)
-    return idx, top, rest, parts
+    return Targets(idx, top, lp.exp().scatter_(-1, idx, 0.0).sum(-1))
+
+
+def factored_targets(f: Factors, k: int) -> Targets:
+    """The teacher's pieces ``f`` over N positions (its head (N, c_1 + n) and, per cluster,
+    the rows whose next token lies in it with their log-probabilities within it) -> what
+    the chain-rule loss reads (``Targets`` with cutoffs; cluster rows by cluster, then by
+    position). Needs k ≤ c_1 and k ≤ every cluster's size."""
+    n = len(f.clusters)
+    short = f.head[:, :-n]  # (N, c_1)
+    top = top_k_targets(short, k)
+    slot = torch.full((f.head.size(0),), -1, dtype=torch.long, device=f.head.device)
+    within, offset = [], 0
+    for rows, lp in f.clusters:
+        within.append(top_k_targets(lp, k))
+        slot[rows] = torch.arange(offset, offset + rows.numel(), device=slot.device)
+        offset += rows.numel()
+    cids, clogp, crest = (torch.cat([w[i] for w in within]) for i in range(3))
+    return Targets(top.ids, top.logp, top.rest, f.head[:, -n:].exp(), slot, cids, clogp, crest)
+
+
+def cluster_slots(source: torch.Tensor, shortlist: int) -> np.ndarray:
+    """source (R, B) ids -> slot (R, B) int32: each position whose next token (a row below)
+    lies past the shortlist numbered in row-major order, −1 elsewhere and on the last row."""
+    outside = np.zeros(tuple(source.shape), bool)
+    outside[:-1] = source[1:].numpy() >= shortlist
+    slot = np.full(outside.shape, -1, np.int32)
+    slot[outside] = np.arange(int(outside.sum()), dtype=np.int32)
+    return slot
+
+
+def _arrays(folder: Path, specs: dict) -> dict:
+    return {name: np.lib.format.open_memmap(folder / f"{name}.npy", "w+", dtype, shape)
+            for name, (dtype, shape) in specs.items()}
 
 
 @torch.no_grad()
-def _write(folder: Path, teacher, train_ids, batch_size: int, k: int, cutoffs: tuple[int, ...],
-           progress: bool) -> None:
-    source = batchify(train_ids, batch_size)  # (R, B): the student's batches, all columns
-    rows = source.size(0)
-    dtype = id_dtype(teacher.vocab_size)
-    ids = np.lib.format.open_memmap(folder / "ids.npy", "w+", dtype, (rows, batch_size, k))
-    logp = np.lib.format.open_memmap(folder / "logp.npy", "w+", np.float16, (rows, batch_size, k))
-    rest = np.lib.format.open_memmap(folder / "rest.npy", "w+", np.float32, (rows, batch_size))
-    arrays = [ids, logp, rest]
-    if cutoffs:
-        parts = np.lib.format.open_memmap(folder / "parts.npy", "w+", np.float32, (rows, batch_size, len(cutoffs) + 1))
-        arrays.append(parts)
-    teacher.reset(batch_size)
+def _write(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs, progress: bool) -> None:
+    """The whole vocabulary's top k at every row of ``source`` (R, B)."""
+    (rows, B), dtype = source.shape, id_dtype(teacher.vocab_size)
+    out = _arrays(folder, {"ids": (dtype, (rows, B, k)), "logp": (np.float16, (rows, B, k)),
+                           "rest": (np.float32, (rows, B))})
+    teacher.reset(B)
     device = next(teacher.model.parameters()).device
+    step = rows_per_forward(B, teacher.vocab_size)
     with progress_bar(total=rows, desc="teacher targets", unit="row", enabled=progress) as bar:
-        for start in range(0, rows, WINDOW):
-            end = min(start + WINDOW, rows)
+        for start in range(0, rows, step):
+            end = min(start + step, rows)
             lp = teacher.log_probs(source[start:end].to(device))  # (L, B, V) fp32
-            idx, top, tail, split = top_k_targets(lp, k, cutoffs)  # masses before any fp16 rounding
-            rest[start:end] = tail.cpu().numpy()
-            ids[start:end] = idx.cpu().numpy().astype(dtype)
-            logp[start:end] = top.cpu().numpy().astype(np.float16)
-            if cutoffs:
-                parts[start:end] = split.cpu().numpy()
+            t = top_k_targets(lp.reshape(-1, lp.size(-1)), k)  # masses before any fp16 rounding
+            shape = (end - start, B)
+            out["ids"][start:end] = t.ids.view(*shape, k).cpu().numpy().astype(dtype)
+            out["logp"][start:end] = t.logp.view(*shape, k).cpu().numpy().astype(np.float16)
+            out["rest"][start:end] = t.rest.view(shape).cpu().numpy()
             bar.update(end - start)
-    for a in arrays:
+    for a in out.values():
+        a.flush()
+    teacher.hidden = None
+
+
+@torch.no_grad()
+def _write_factored(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs: tuple[int, ...],
+                    progress: bool) -> None:
+    """The head's partition at every row of ``source`` (R, B) and each next token's cluster
+    where it has one (layout above); row R − 1 has no next token and stays zero."""
+    (rows, B), dtype = source.shape, id_dtype(teacher.vocab_size)
+    slot = cluster_slots(source, cutoffs[0])
+    # At least one row of cluster arrays (never read where no next token lies past the shortlist).
+    M, n = max(int(slot.max()) + 1, 1), len(cutoffs)
+    out = _arrays(folder, {"ids": (dtype, (rows, B, k)), "logp": (np.float16, (rows, B, k)),
+                           "rest": (np.float32, (rows, B)), "mass": (np.float32, (rows, B, n)),
+                           "slot": (np.int32, (rows, B)), "cids": (dtype, (M, k)),
+                           "clogp": (np.float16, (M, k)), "crest": (np.float32, (M,))})
+    out["slot"][:] = slot
+    teacher.reset(B)
+    device = next(teacher.model.parameters()).device
+    step = rows_per_forward(B, teacher.head_width(cutoffs))
+    with progress_bar(total=rows, desc="teacher targets", unit="row", enabled=progress) as bar:
+        for start in range(0, rows - 1, step):
+            end = min(start + step, rows - 1)
+            x, y = source[start:end].to(device), source[start + 1:end + 1].to(device)
+            t = factored_targets(teacher.factors(x, y, cutoffs), k)
+            shape = (end - start, B)
+            out["ids"][start:end] = t.ids.view(*shape, k).cpu().numpy().astype(dtype)
+            out["logp"][start:end] = t.logp.view(*shape, k).cpu().numpy().astype(np.float16)
+            out["rest"][start:end] = t.rest.view(shape).cpu().numpy()
+            out["mass"][start:end] = t.mass.view(*shape, n).cpu().numpy()
+            here = slot[start:end].reshape(-1)
+            keep = here >= 0
+            order = t.slot.cpu()[torch.from_numpy(keep)].numpy()  # this window's cluster rows, by position
+            out["cids"][here[keep]] = t.cids.cpu().numpy()[order].astype(dtype)
+            out["clogp"][here[keep]] = t.clogp.cpu().numpy()[order].astype(np.float16)
+            out["crest"][here[keep]] = t.crest.cpu().numpy()[order]
+            bar.update(end - start)
+        bar.update(1)  # the last row
+    for a in out.values():
         a.flush()
     teacher.hidden = None
 
@@ -172,13 +287,16 @@ def read_targets(path: Path) -> TeacherTargets | None:
         meta = json.loads((path / "meta.json").read_text())
         if meta.get("format") != FORMAT:
             return None
-        names = ("ids", "logp", "rest") + (("parts",) if meta["cutoffs"] else ())
+        names = ("ids", "logp", "rest") + (("mass", "slot", "cids", "clogp", "crest") if meta["cutoffs"] else ())
         arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in names}
     except (OSError, ValueError, KeyError, EOFError):
         return None
-    shape = (meta["rows"], meta["batch_size"], meta["k"])
-    if arrays["ids"].shape != shape or arrays["logp"].shape != shape or arrays["rest"].shape != shape[:2]:
-        return None
-    if "parts" in arrays and arrays["parts"].shape != shape[:2] + (len(meta["cutoffs"]) + 1,):
+    R, B, k = meta["rows"], meta["batch_size"], meta["k"]
+    shapes = {"ids": (R, B, k), "logp": (R, B, k), "rest": (R, B)}
+    if meta["cutoffs"]:
+        M = arrays["cids"].shape[0]
+        shapes |= {"mass": (R, B, len(meta["cutoffs"])), "slot": (R, B), "cids": (M, k), "clogp": (M, k),
+                   "crest": (M,)}
+    if any(arrays[name].shape != shape for name, shape in shapes.items()):
         return None
     return TeacherTargets(path=path, **arrays)
