@@ -62,6 +62,7 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
     from awdlstm.checkpoints.run_folder import corpus_for, model_from_checkpoint
     from awdlstm.config import DistillConfig
     from awdlstm.data.batching import batchify
+    from awdlstm.model.adaptive_softmax import factor_log_probs
     from awdlstm.train.losses.distillation import (
         Teacher,
         cache_cutoffs,
@@ -69,7 +70,6 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
         factored_soft_loss,
         soft_loss,
     )
-    from awdlstm.model.adaptive_softmax import factor_log_probs
     from awdlstm.train.losses.teacher_targets import factored_targets, top_k_targets
 
     student, vocab, cfg, ckpt = model_from_checkpoint(Path(student_run))

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 
 from awdlstm.config import DistillConfig, build_config
 from awdlstm.model import build_model
-from awdlstm.train.losses.distillation import cache_cutoffs, cached_soft_loss, factored_soft_loss
 from awdlstm.model.adaptive_softmax import factor_log_probs
+from awdlstm.train.losses.distillation import cache_cutoffs, cached_soft_loss, factored_soft_loss
 from awdlstm.train.losses.teacher_targets import factored_targets, top_k_targets
 
 STUDENT = ["model.emb_size=128", "model.hidden_size=256"]
