@@ -4,7 +4,7 @@ perplexity and batch-1 speed.
 
     python benchmarks/distill_compare.py TEACHER_RUN --minutes 5 --out runs/bench-distill \\
         [--preset cpu-ptb] [--set model.hidden_size=256 ...] [--temperature 1] [--top-k 64] \\
-        [--temperatures 2 20] [--jobs 2]
+        [--temperatures 2 20] [--jobs 2] [--distill-set distill.anneal=true ...]
 
 Each run is a real `awdlstm train` / `awdlstm distill` process (output in its train.log);
 a finished run is reused. With --top-k K the distilled student reads the teacher's cached
@@ -155,6 +155,8 @@ def main():
     p.add_argument("--soft-weight", type=float, default=0.5)
     p.add_argument("--hard-weight", type=float, default=0.5)
     p.add_argument("--top-k", type=int, default=0, help="distill.top_k of the distilled run (0: exact)")
+    p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the distilled runs only, e.g. distill.anneal=true")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each (default 1: all threads)")
     p.add_argument("--approximation", metavar="STUDENT_RUN", help="measure the top-k loss against the exact one")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
@@ -173,7 +175,7 @@ def main():
         return cli + ["distill", args.teacher, "--preset", args.preset, *sets, "--minutes", f"{minutes:.3f}",
                       "--temperature", str(temperature), "--soft-weight", str(args.soft_weight),
                       "--hard-weight", str(args.hard_weight), "--set", f"distill.top_k={args.top_k}",
-                      "--out", str(out / name)]
+                      *[x for s in args.distill_set for x in ("--set", s)], "--out", str(out / name)]
 
     # With the cache, "distilled+pass" is the one-time pass (timed, in this process) and then
     # the minutes it left of the budget (10 minutes including the pass), side by side with
@@ -229,6 +231,36 @@ def main():
         print(f"{name:16s} {res['parameters']:>11,} {rate:>7,.0f} {res['valid_ppl']:>10.2f} {res['test_ppl']:>9.2f} "
               f"{ms:>9.2f}")
     (out / "summary.json").write_text(json.dumps(table, indent=1))
+    plot({name: out / name for name in runs}, out / "curves.png", args.teacher)
+
+
+def plot(runs: dict, path: Path, teacher: str) -> None:
+    """Validation perplexity against the minutes since the run's clock started, one curve per
+    student run (an epoch a point); "distilled+pass" starts where its one-time pass ended."""
+    import math
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, run in runs.items():
+        recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        recs = [r for r in recs if r["event"] == "epoch"]
+        shift = 0.0
+        if name == "distilled+pass" and (run.parent / "pass.json").is_file():
+            shift = json.loads((run.parent / "pass.json").read_text())["seconds"] / 60
+        ax.plot([shift + r["elapsed_s"] / 60 for r in recs], [math.exp(r["val_loss"]) for r in recs], "o-", label=name)
+    teacher_ppl = json.loads((Path(teacher) / "results.json").read_text())["valid_ppl"]
+    ax.axhline(teacher_ppl, color="gray", ls=":", label=f"teacher ({teacher_ppl:.1f})")
+    ax.set(xlabel="minutes (the one-time pass included for distilled+pass)", ylabel="validation perplexity",
+           yscale="log", title="PTB: the student alone and distilled, equal wall time")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":

@@ -149,11 +149,18 @@ class DistillConfig(Validated):
                        "and corpus and memory-mapped (the rest's mass kept, shaped as the student's); 0: the "
                        "teacher runs at every step (exact)", "nonneg")
 
+    anneal: bool = param(False, "teacher annealing (Clark et al. 2019): the soft term's weight moves linearly onto "
+                         "the hard loss over the run's budget, w_soft (1 - p) on the KL and w_hard + w_soft p on "
+                         "the cross-entropy at progress p")
+
     def validate(self) -> None:
         changed = [f.name for f in dataclasses.fields(self) if f.name != "teacher" and getattr(self, f.name) != f.default]
         if not self.teacher and changed:
             raise AwdlstmError(f"distill.{changed[0]}={getattr(self, changed[0])} only acts with a teacher; "
                                f"set distill.teacher (or use `awdlstm distill TEACHER`)")
+        if self.anneal and self.soft_weight == 0:
+            raise AwdlstmError("distill.anneal=true moves the soft term's weight onto the hard loss, but "
+                               "distill.soft_weight is 0; give it a positive weight or turn annealing off")
         if self.teacher and self.soft_weight == 0 and self.hard_weight == 0:
             raise AwdlstmError("distill.soft_weight and distill.hard_weight are both 0; at least one must be "
                                "positive")

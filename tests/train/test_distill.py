@@ -61,6 +61,8 @@ def test_the_same_distributions_cost_nothing_beyond_cross_entropy():
 @pytest.mark.parametrize("sets, needle", [
     (["distill.temperature=3"], "only acts with a teacher"),
     (["distill.teacher=x", "distill.soft_weight=0", "distill.hard_weight=0"], "both 0"),
+    (["distill.anneal=true"], "only acts with a teacher"),
+    (["distill.teacher=x", "distill.anneal=true", "distill.soft_weight=0"], "distill.anneal=true moves"),
 ])
 def test_config_errors(sets, needle):
     with pytest.raises(AwdlstmError, match=needle):
@@ -81,13 +83,14 @@ def test_a_teacher_lowers_the_students_loss_at_equal_steps(tiny_run, tmp_path):
     assert cfg["distill"]["teacher"] == str(teacher.resolve()) and cfg["data"]["corpus"] == "synthetic"
 
 
-def test_an_interrupted_distillation_resumes_exactly(tiny_run, tmp_path):
+@pytest.mark.parametrize("extra", [[], ["distill.anneal=true"]])
+def test_an_interrupted_distillation_resumes_exactly(tiny_run, tmp_path, extra):
     teacher, _ = tiny_run
     folder = tmp_path / "syn"
     write_synthetic(SyntheticSpec(), folder)
     corpus = load_corpus(str(folder))
     # The teacher was trained on the default synthetic corpus: the same vocabulary.
-    cfg = build_config("tiny", STUDENT + [f"distill.teacher={teacher}", "train.checkpoint_batches=3"],
+    cfg = build_config("tiny", STUDENT + [f"distill.teacher={teacher}", "train.checkpoint_batches=3"] + extra,
                        corpus=str(folder))
     full = Trainer(cfg, tmp_path / "full", corpus, progress=False, log=lambda *a: None)
     full.run()
@@ -105,12 +108,42 @@ def test_an_interrupted_distillation_resumes_exactly(tiny_run, tmp_path):
         cut.run()
     tensors, _ = load_checkpoint(tmp_path / "cut" / "last.safetensors")
     assert "teacher_hidden." in tensors and "hidden." in tensors
+    if extra:  # the annealing's progress, saved for the next batch's weights
+        assert 0 < load_checkpoint(tmp_path / "cut" / "last.safetensors")[1]["distill_progress"] < 0.5
     resumed = Trainer.resume(tmp_path / "cut", progress=False, log=lambda *a: None)
     resumed.run()
     a = load_checkpoint(tmp_path / "full" / "last.safetensors")[0]["model."]
     b = load_checkpoint(tmp_path / "cut" / "last.safetensors")[0]["model."]
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0)
+
+
+def test_teacher_annealing_moves_the_soft_weight_onto_the_hard_loss(tiny_run):
+    """At progress p the term is w_soft (1 - p) KL + w_soft p CE (the CE term keeps w_hard),
+    p the budget's: here epochs, the one in progress counted by its batches."""
+    from types import SimpleNamespace
+
+    from awdlstm.train.hooks import Step
+    from awdlstm.train.losses import LossContext
+    from awdlstm.train.losses.distillation import Distillation, soft_loss
+
+    run_dir, _ = tiny_run
+    itos = load_corpus("synthetic").vocab.itos
+    cfg = DistillConfig(teacher=str(run_dir), soft_weight=0.4, temperature=2.0, anneal=True)
+    term = Distillation(cfg, LossContext(itos, torch.device("cpu"), (0, 3)))
+    loop = SimpleNamespace(cfg=build_config("tiny", ["train.epochs=4"]), state=SimpleNamespace(epoch=2))
+    term.on_batch(loop, 0.0, 0.5)
+    assert term.progress == pytest.approx(1.5 / 4)
+    torch.manual_seed(0)
+    x, y = torch.randint(0, len(itos), (5, 3)), torch.randint(0, len(itos), (5, 3))
+    step = Step(x, y, SimpleNamespace(logits=torch.randn(5, 3, len(itos)), target_logp=None, factors=None))
+    term.teacher.reset(3)
+    got = term(step)
+    term.teacher.reset(3)
+    kl = soft_loss(step.logp, term.teacher.log_probs(x), cfg)
+    assert got.item() == pytest.approx((0.4 * (1 - 0.375) * kl + 0.4 * 0.375 * step.ce).item(), rel=1e-6)
+    term.end_epoch()  # at an epoch's end the progress is all it carries
+    assert term.state_dict(None) == {"distill_progress": 0.375}
 
 
 def test_a_teacher_of_another_vocabulary_is_a_one_line_error(tiny_run, tmp_path, capsys):

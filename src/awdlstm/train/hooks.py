@@ -57,6 +57,17 @@ class Step:
         return F.nll_loss(self.logp.reshape(-1, self.logp.size(-1)), self.y.reshape(-1))
 
 
+def budget_progress(t, s, clock: float, epoch_fraction: float) -> float:
+    """The fraction of the run's budget spent, in [0, 1]: the training clock over
+    train.max_minutes when one is set, else the epochs done (the one in progress counted by
+    its batches) over train.epochs. ``t`` the TrainConfig, ``s`` the TrainState."""
+    if t.max_minutes:
+        progress = clock / (t.max_minutes * 60)
+    else:
+        progress = (s.epoch - 1 + epoch_fraction) / t.epochs
+    return min(max(progress, 0.0), 1.0)
+
+
 class Schedule:
     """The base learning rate over the run. ``on_batch`` runs before every update with the
     training clock (rank 0's seconds, the same on every rank) and the fraction of the epoch
@@ -90,6 +101,10 @@ class LossTerm:
 
     def __call__(self, step: Step) -> torch.Tensor:
         raise NotImplementedError
+
+    def on_batch(self, loop: Loop, clock: float, epoch_fraction: float) -> None:
+        """After each batch's forward, with the schedules' arguments: what the next batch's
+        term may depend on (the run's progress); keep it in ``state_dict`` for a resume."""
 
     def start_epoch(self, batch_size: int) -> None:
         pass

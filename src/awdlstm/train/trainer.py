@@ -210,8 +210,8 @@ class Trainer:
             d["grad_scaler"] = self.scaler.state_dict()
         if mid_epoch and self.hidden is not None:
             d["hidden."] = self._gather(self.hidden)
-            for term in self.losses:
-                d.update(term.state_dict(self._gather))
+        for term in self.losses:  # a term's carried state exists only mid-epoch; its progress always
+            d.update(term.state_dict(self._gather))
         schedules = {s.name: sd for s in self.schedules if (sd := s.state_dict())}
         if schedules:
             d["schedules"] = schedules
@@ -398,6 +398,8 @@ class Trainer:
                 spent = t.max_minutes and agreed.clock >= t.max_minutes * 60
                 for schedule in self.schedules:
                     schedule.on_batch(self, agreed.clock, s.batches_done / len(it))
+                for term in self.losses:
+                    term.on_batch(self, agreed.clock, s.batches_done / len(it))
                 lr = s.lr * batch.lr_scale if t.variable_bptt else s.lr
                 for g in self.optimizer.param_groups:
                     g["lr"] = lr * g.get("lr_scale", 1.0)

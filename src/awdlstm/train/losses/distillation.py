@@ -49,6 +49,16 @@ each partition is tempered as a whole (the rest as one class). The step costs th
 loss plus (N, k) gathers, where the whole distribution costs a (N, V) projection and its
 softmax; the teacher's pass likewise (teacher_targets.py).
 
+With distill.anneal (teacher annealing, Clark et al. 2019, "BAM! Born-Again Multi-Task
+Networks") the soft term's weight moves onto the hard loss as the run spends its budget
+(progress p from 0 to 1, the budget schedule's own clock):
+
+    loss = w_soft · (1 − p) · T² · KL + (w_hard + w_soft · p) · CE
+
+The teacher leads while the student is far from it and the corpus has the last word, so a
+student that could fit the data better than the teacher's smoothed targets is not held at
+them while its learning rate decays.
+
 In the loop the two halves are two loss terms: the hard one is CrossEntropy weighted by
 w_hard (cross_entropy.py), the soft one is the ``Distillation`` term here, which owns the
 teacher and its carried state (saved as ``teacher_hidden.*`` for a mid-epoch resume), or
@@ -68,7 +78,7 @@ from ...config import DistillConfig
 from ...errors import AwdlstmError
 from ...model import Hidden
 from ...model.adaptive_softmax import AdaptiveSoftmax, Factors, factor_log_probs
-from ..hooks import LossTerm, Step
+from ..hooks import LossTerm, Step, budget_progress
 
 
 def distillation_loss(student_logp: torch.Tensor, teacher_logp: torch.Tensor, targets: torch.Tensor,
@@ -254,6 +264,7 @@ class Distillation(LossTerm):
                 self.check_pieces(cfg.top_k, self.cutoffs + (self.teacher.vocab_size,))
             self.targets = context.teacher_targets(self.teacher, cfg.top_k, self.cutoffs)
         self.columns = context.columns
+        self.progress = 0.0  # of the run's budget, for distill.anneal
 
     @staticmethod
     def check_pieces(k: int, bounds: tuple[int, ...]) -> None:
@@ -271,16 +282,30 @@ class Distillation(LossTerm):
         return cls(cfg.distill, context, cfg.model.head, tuple(cfg.model.adaptive_cutoffs))
 
     def __call__(self, step: Step) -> torch.Tensor:
+        w = self.cfg.soft_weight
+        if not self.cfg.anneal:
+            return w * self.soft(step)
+        # Teacher annealing (module docstring): the weight moved off the KL goes to the CE.
+        p = self.progress
+        return w * (1 - p) * self.soft(step) + w * p * step.ce
+
+    def soft(self, step: Step) -> torch.Tensor:
+        """T² · KL(teacher_T ‖ student_T) over the batch, in the form the settings choose."""
         if self.targets is None:
-            return self.cfg.soft_weight * soft_loss(step.logp, self.teacher.log_probs(step.x), self.cfg)
+            return soft_loss(step.logp, self.teacher.log_probs(step.x), self.cfg)
         t = self.targets.window(step.start, step.x.size(0), self.columns, step.x.device)
         if not self.cutoffs:  # the whole vocabulary's top k
-            return self.cfg.soft_weight * cached_soft_loss(step.logp, t.ids, t.logp, t.rest, self.cfg)
+            return cached_soft_loss(step.logp, t.ids, t.logp, t.rest, self.cfg)
         factors = step.out.factors
         if factors is None:  # another term asked for the whole distribution, so the forward built it
             factors = factor_log_probs(step.logp.reshape(-1, self.teacher.vocab_size), step.y.reshape(-1),
                                        self.cutoffs)
-        return self.cfg.soft_weight * factored_soft_loss(factors, t, self.cfg)
+        return factored_soft_loss(factors, t, self.cfg)
+
+    def on_batch(self, loop, clock: float, epoch_fraction: float) -> None:
+        # The next batch's weights: the progress after this one (one batch behind the clock,
+        # as the forward runs before the clock is read).
+        self.progress = budget_progress(loop.cfg.train, loop.state, clock, epoch_fraction)
 
     def start_epoch(self, batch_size: int) -> None:
         if self.targets is None:
@@ -290,10 +315,12 @@ class Distillation(LossTerm):
         self.teacher.hidden = None
 
     def state_dict(self, gather) -> dict:
-        if self.teacher.hidden is None:
-            return {}
-        return {"teacher_hidden.": gather(self.teacher.hidden)}
+        state = {"distill_progress": self.progress} if self.cfg.anneal else {}
+        if self.teacher.hidden is not None:
+            state["teacher_hidden."] = gather(self.teacher.hidden)
+        return state
 
     def load_state_dict(self, state: dict, block) -> None:
+        self.progress = state.get("distill_progress", 0.0)
         if "teacher_hidden." in state:
             self.teacher.hidden = block(state["teacher_hidden."], self.teacher.model.layers)

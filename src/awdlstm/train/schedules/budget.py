@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from ..hooks import Loop, Schedule
+from ..hooks import Loop, Schedule, budget_progress
 
 
 def budget_lr(lr: float, progress: float, warmup: float, floor: float, shape: str, decay_start: float = 0.0) -> float:
@@ -37,10 +37,7 @@ class Budget(Schedule):
 
     def on_batch(self, loop: Loop, clock: float, epoch_fraction: float) -> None:
         t, s = loop.cfg.train, loop.state
-        if t.max_minutes:
-            progress = clock / (t.max_minutes * 60)
-        else:  # epochs done (the one in progress counts by its batches) over train.epochs
-            progress = (s.epoch - 1 + epoch_fraction) / t.epochs
+        progress = budget_progress(t, s, clock, epoch_fraction)
         s.lr = budget_lr(t.lr, progress, t.warmup, t.lr_floor, t.decay, t.decay_start)
         if not s.averaging and t.average_from < 1.0 and progress >= t.average_from:
             loop.start_averaging()
