@@ -145,9 +145,9 @@ def factored_soft_loss(factors, t, cfg: DistillConfig) -> torch.Tensor:
 def partition_kl(q: torch.Tensor, lp: torch.Tensor, rest: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """KL(p̂_T ‖ q_T) per row (N,) over m classes plus "the rest": q (N, m) the student's
     log-probabilities of the classes (its rest: Q = 1 − Σ q), lp (N, m) the teacher's,
-    rest (N, 1) the teacher's mass outside them. The teacher's
-    side is normalized over its classes and rest (Z = Σ p + r), as log_softmax normalizes
-    the whole distribution, and both sides are tempered as softmax(log · / T):
+    rest (N, 1) the teacher's mass outside them. The teacher's side is normalized over its
+    classes and rest (Z = Σ p + r), as log_softmax normalizes the whole distribution, and
+    both sides are tempered as softmax(log · / T):
 
         KL = Σ_classes p̂ (log p̂ − log q̂) + ρ̂ (log ρ̂ − log Q̂)
 
