@@ -102,8 +102,7 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
                 ids, top, rest = top_k_targets(p, k)[:3]
                 totals["full"] += cached_soft_loss(q, ids, top.half().float(), rest, cfg_t).item()  # fp16 as stored
                 if f is not None:
-                    t = factored_targets(factor_log_probs(p, y, cuts), k)
-                    t = t._replace(logp=t.logp.half().float(), clogp=t.clogp.half().float())
+                    t = factored_targets(factor_log_probs(p, y, cuts), k).as_stored()
                     totals["factored"] += factored_soft_loss(f, t, cfg_t).item()
             for form in forms:
                 approx = totals[form] / len(batches)

@@ -64,8 +64,7 @@ def main():
     ids, lp, rest = top_k_targets(teacher, args.top_k)[:3]
     lp = lp.half().float()  # as stored
     if cuts:
-        cached = factored_targets(factor_log_probs(teacher, y.reshape(-1), cuts), args.top_k)
-        cached = cached._replace(logp=cached.logp.half().float(), clogp=cached.clogp.half().float())
+        cached = factored_targets(factor_log_probs(teacher, y.reshape(-1), cuts), args.top_k).as_stored()
     soft = DistillConfig(teacher="t", top_k=args.top_k)
     hidden = model.init_hidden(t.batch_size)
 

@@ -91,6 +91,12 @@ class Targets(NamedTuple):
     clogp: torch.Tensor | None = None
     crest: torch.Tensor | None = None
 
+    def as_stored(self) -> Targets:
+        """The same targets with the log-probabilities rounded to fp16, as the cache holds them."""
+        def fp16(t):
+            return None if t is None else t.half().float()
+        return self._replace(logp=fp16(self.logp), clogp=fp16(self.clogp))
+
 
 @dataclass
 class TeacherTargets:
@@ -217,6 +223,17 @@ def _arrays(folder: Path, specs: dict) -> dict:
             for name, (dtype, shape) in specs.items()}
 
 
+def _store_rows(out: dict, start: int, end: int, t: Targets, B: int, dtype) -> None:
+    """Rows [start, end) of ids, logp, rest (and mass) from one window's targets over
+    (end − start)·B positions; the masses before any fp16 rounding."""
+    shape, k = (end - start, B), t.ids.size(-1)
+    out["ids"][start:end] = t.ids.view(*shape, k).cpu().numpy().astype(dtype)
+    out["logp"][start:end] = t.logp.view(*shape, k).cpu().numpy().astype(np.float16)
+    out["rest"][start:end] = t.rest.view(shape).cpu().numpy()
+    if t.mass is not None:
+        out["mass"][start:end] = t.mass.view(*shape, -1).cpu().numpy()
+
+
 @torch.no_grad()
 def _write(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs, progress: bool) -> None:
     """The whole vocabulary's top k at every row of ``source`` (R, B)."""
@@ -230,11 +247,7 @@ def _write(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs, progres
         for start in range(0, rows, step):
             end = min(start + step, rows)
             lp = teacher.log_probs(source[start:end].to(device))  # (L, B, V) fp32
-            t = top_k_targets(lp.reshape(-1, lp.size(-1)), k)  # masses before any fp16 rounding
-            shape = (end - start, B)
-            out["ids"][start:end] = t.ids.view(*shape, k).cpu().numpy().astype(dtype)
-            out["logp"][start:end] = t.logp.view(*shape, k).cpu().numpy().astype(np.float16)
-            out["rest"][start:end] = t.rest.view(shape).cpu().numpy()
+            _store_rows(out, start, end, top_k_targets(lp.reshape(-1, lp.size(-1)), k), B, dtype)
             bar.update(end - start)
     for a in out.values():
         a.flush()
@@ -263,11 +276,7 @@ def _write_factored(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs
             end = min(start + step, rows - 1)
             x, y = source[start:end].to(device), source[start + 1:end + 1].to(device)
             t = factored_targets(teacher.factors(x, y, cutoffs), k)
-            shape = (end - start, B)
-            out["ids"][start:end] = t.ids.view(*shape, k).cpu().numpy().astype(dtype)
-            out["logp"][start:end] = t.logp.view(*shape, k).cpu().numpy().astype(np.float16)
-            out["rest"][start:end] = t.rest.view(shape).cpu().numpy()
-            out["mass"][start:end] = t.mass.view(*shape, n).cpu().numpy()
+            _store_rows(out, start, end, t, B, dtype)
             here = slot[start:end].reshape(-1)
             keep = here >= 0
             order = t.slot.cpu()[torch.from_numpy(keep)].numpy()  # this window's cluster rows, by position
