@@ -99,8 +99,8 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
         for k in ks:
             totals = dict.fromkeys(forms, 0.0)
             for q, f, p, y in batches:
-                ids, top, rest = top_k_targets(p, k)[:3]
-                totals["full"] += cached_soft_loss(q, ids, top.half().float(), rest, cfg_t).item()  # fp16 as stored
+                ids, top, rest = top_k_targets(p, k).as_stored()[:3]
+                totals["full"] += cached_soft_loss(q, ids, top, rest, cfg_t).item()
                 if f is not None:
                     t = factored_targets(factor_log_probs(p, y, cuts), k).as_stored()
                     totals["factored"] += factored_soft_loss(f, t, cfg_t).item()

@@ -61,8 +61,7 @@ def main():
     prior = -torch.log(torch.arange(1, V + 1, dtype=torch.float32))
     teacher = F.log_softmax(prior + 2 * torch.randn(N, V, generator=g), -1)
     cuts = cache_cutoffs(args.top_k, cfg.model.head, cfg.model.adaptive_cutoffs)
-    ids, lp, rest = top_k_targets(teacher, args.top_k)[:3]
-    lp = lp.half().float()  # as stored
+    ids, lp, rest = top_k_targets(teacher, args.top_k).as_stored()[:3]
     if cuts:
         cached = factored_targets(factor_log_probs(teacher, y.reshape(-1), cuts), args.top_k).as_stored()
     soft = DistillConfig(teacher="t", top_k=args.top_k)
