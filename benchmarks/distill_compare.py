@@ -4,7 +4,7 @@ perplexity and batch-1 speed.
 
     python benchmarks/distill_compare.py TEACHER_RUN --minutes 5 --out runs/bench-distill \\
         [--preset cpu-ptb] [--set model.hidden_size=256 ...] [--temperature 1] [--top-k 64] \\
-        [--temperatures 2 20] [--jobs 2] [--distill-set distill.anneal=true ...]
+        [--temperatures 2 20] [--jobs 2] [--distill-set distill.anneal=true ...] [--runs alone distilled+pass]
 
 Each run is a real `awdlstm train` / `awdlstm distill` process (output in its train.log);
 a finished run is reused. With --top-k K the distilled student reads the teacher's cached
@@ -12,7 +12,9 @@ top K (distill.top_k): "distilled+pass" times the one-time pass and then trains 
 minutes it left (equal time including the pass), beside "alone" with --jobs 2; "distilled"
 trains for all of them (the pass already cached), and each of --temperatures gives one more
 cached run (soft loss at that T, hard loss at T = 1). --jobs 2 runs two at a time on one
-thread each, so the tokens/s of runs side by side compare.
+thread each, so the tokens/s of runs side by side compare; --runs keeps some of them (a pair
+side by side). distill.teacher_precision=bf16 and distill.coverage=F among --distill-set make
+the pass bf16's and cover the first F of the text.
 
     python benchmarks/distill_compare.py TEACHER_RUN --approximation STUDENT_RUN [--ks 16 64 256]
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -110,27 +113,37 @@ def approximation(teacher_run: str, student_run: str, ks: list[int], windows: in
         print(f"{T:5g} {exact:9.4f} " + " ".join(f"{c:>22s}" for c in cells))
 
 
-def one_time_pass(teacher_run: str, preset: str, sets: list[str], k: int, out: Path) -> float:
+def one_time_pass(teacher_run: str, preset: str, sets: list[str], k: int, out: Path,
+                  distill_sets: list[str] = ()) -> float:
     """Write the teacher's top-k cache for the student's corpus and batch size (what
-    ``awdlstm distill --top-k`` would write before its clock starts) and return its seconds;
-    recorded in <out>/pass.json, so a rerun reuses the time it measured."""
+    ``awdlstm distill --top-k`` would write before its clock starts, in the distilled runs'
+    distill.teacher_precision) and return its seconds; recorded in <out>/pass.json, so a
+    rerun reuses the time it measured."""
     from awdlstm.checkpoints.run_folder import corpus_for
     from awdlstm.config import build_config
     from awdlstm.train.losses.distillation import Teacher, cache_cutoffs
-    from awdlstm.train.losses.teacher_targets import teacher_targets
+    from awdlstm.train.losses.teacher_targets import cache_path, teacher_targets
 
     record = out / "pass.json"
     if record.is_file():
         return json.loads(record.read_text())["seconds"]
-    cfg = build_config(preset, sets)
+    cfg = build_config(preset, [*sets, f"distill.teacher={teacher_run}", f"distill.top_k={k}", *distill_sets])
     corpus = corpus_for(cfg, False)
+    cutoffs = cache_cutoffs(k, cfg.model.head, cfg.model.adaptive_cutoffs)
     start = time.perf_counter()  # loading the teacher is part of the pass
-    teacher = Teacher(teacher_run, corpus.vocab.itos, torch.device("cpu"))
-    teacher_targets(teacher, corpus.train, cfg.train.batch_size, k,
-                    cutoffs=cache_cutoffs(k, cfg.model.head, cfg.model.adaptive_cutoffs))
+    teacher = Teacher(teacher_run, corpus.vocab.itos, torch.device("cpu"), cfg.distill.teacher_precision)
+    coverage = cfg.distill.coverage
+    folder, _ = cache_path(teacher, corpus.train, cfg.train.batch_size, k, cutoffs, coverage=coverage)
+    if folder.exists():  # an earlier benchmark's: the pass is timed anew, never read
+        print(f"== removing the cached pass {folder} to time it anew", flush=True)
+        shutil.rmtree(folder)
+        start = time.perf_counter()
+        teacher = Teacher(teacher_run, corpus.vocab.itos, torch.device("cpu"), cfg.distill.teacher_precision)
+    teacher_targets(teacher, corpus.train, cfg.train.batch_size, k, cutoffs=cutoffs, coverage=coverage)
     seconds = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"seconds": seconds, "k": k, "batch_size": cfg.train.batch_size}))
+    record.write_text(json.dumps({"seconds": seconds, "k": k, "batch_size": cfg.train.batch_size,
+                                  "precision": cfg.distill.teacher_precision, "coverage": coverage}))
     return seconds
 
 
@@ -157,6 +170,8 @@ def main():
     p.add_argument("--distill-set", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting of the distilled runs only, e.g. distill.anneal=true")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each (default 1: all threads)")
+    p.add_argument("--runs", nargs="+", metavar="NAME",
+                   help="only these runs (alone, distilled+pass, distilled, distilled-T<T>), e.g. a pair side by side")
     p.add_argument("--approximation", metavar="STUDENT_RUN", help="measure the top-k loss against the exact one")
     p.add_argument("--ks", type=int, nargs="+", default=[16, 64, 256])
     args = p.parse_args()
@@ -191,12 +206,20 @@ def main():
     for T in args.temperatures:
         runs[f"distilled-T{T:g}"] = distill(T, args.minutes, f"distilled-T{T:g}")
 
+    if args.runs:
+        unknown = sorted(set(args.runs) - set(runs))
+        if unknown:
+            p.error(f"--runs {' '.join(unknown)}: not among this command's runs ({', '.join(runs)})")
+        runs = {name: cmd for name, cmd in runs.items() if name in args.runs}
+        if "distilled+pass" not in runs:
+            cached.set()  # the cached runs read a cache made earlier (or write it, untimed)
+
     def train(name: str) -> None:
         if name == "distilled+pass":
             if args.jobs > 1:
                 torch.set_num_threads(1)
             try:
-                pass_s = one_time_pass(args.teacher, args.preset, student, args.top_k, out)
+                pass_s = one_time_pass(args.teacher, args.preset, student, args.top_k, out, args.distill_set)
             finally:
                 cached.set()  # the others never wait on a pass that failed
             print(f"== the teacher's top {args.top_k}: {pass_s / 60:.2f} minutes (once per teacher, corpus and "

@@ -150,6 +150,18 @@ class DistillConfig(Validated):
                        "and corpus and memory-mapped (the rest's mass kept, shaped as the student's); 0: the "
                        "teacher runs at every step (exact)", "nonneg")
 
+    # On a budget the pass is part of the bill (10 minutes on PTB: the fp32 pass took 1.6 of
+    # them); covering part of the text buys part of the teacher's help for part of the pass.
+    coverage: float = param(1.0, "with top_k: the fraction of the training text the teacher's pass covers (the "
+                            "first rows of every batch column); the rest trains on the hard loss, the soft "
+                            "term's weight moved onto it", "unit")
+    # bf16 on CPUs with native bfloat16 instructions (AVX512-BF16, AMX) runs the teacher's pass
+    # about 2x faster (oneDNN's bf16 LSTM and matrix products) and moves its distribution by
+    # a KL under 1e-4 nats per position (benchmarks/teacher_pass.py). A cache made at one
+    # precision is never read at the other.
+    teacher_precision: str = param("fp32", "the teacher's arithmetic: fp32, or bf16 (its matrix products and "
+                                   "LSTM recurrences in bfloat16, its softmax in fp32)", ("fp32", "bf16"))
+
     anneal: bool = param(False, "teacher annealing (Clark et al. 2019): the soft term's weight moves linearly onto "
                          "the hard loss over the run's budget, w_soft (1 - p) on the KL and w_hard + w_soft p on "
                          "the cross-entropy at progress p")
@@ -159,6 +171,9 @@ class DistillConfig(Validated):
         if not self.teacher and changed:
             raise AwdlstmError(f"distill.{changed[0]}={getattr(self, changed[0])} only acts with a teacher; "
                                f"set distill.teacher (or use `awdlstm distill TEACHER`)")
+        if self.coverage != 1 and not self.top_k:
+            raise AwdlstmError(f"distill.coverage={self.coverage} is the share of the text the cached pass covers; "
+                               f"it needs distill.top_k > 0 (without a cache the teacher runs on every batch)")
         if self.anneal and self.soft_weight == 0:
             raise AwdlstmError("distill.anneal=true moves the soft term's weight onto the hard loss, but "
                                "distill.soft_weight is 0; give it a positive weight or turn annealing off")

@@ -69,8 +69,8 @@ def test_bf16_autocast_on_cpu_trains_like_fp32(tmp_path):
 
 
 def _native_bf16():
-    from awdlstm.runtime.machine import _cpu_has_bf16
-    return _cpu_has_bf16()
+    from awdlstm.runtime.machine import cpu_has_bf16
+    return cpu_has_bf16()
 
 
 def _fake_gpu_checkpoint(tiny_run, tmp_path):

@@ -141,6 +141,34 @@ def test_another_teacher_or_corpus_never_uses_the_cache(tiny_run, tmp_path):
     np.testing.assert_array_equal(np.asarray(rewritten.logp), stored)
 
 
+def test_a_bf16_teacher_has_its_own_cache_close_to_the_fp32_one(tiny_run, tmp_path):
+    """distill.teacher_precision=bf16: the fused LSTMs' weights in bfloat16 (the rest fp32),
+    another cache than fp32's, and targets that differ from fp32's only by bf16's rounding."""
+    run_dir, _ = tiny_run
+    corpus = load_corpus("synthetic")
+    fp32 = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"))
+    bf16 = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"), precision="bf16")
+    dtypes = {name: p.dtype for name, p in bf16.model.named_parameters()}
+    assert {d for name, d in dtypes.items() if ".lstm." in name} == {torch.bfloat16}
+    assert {d for name, d in dtypes.items() if ".lstm." not in name} == {torch.float32}
+    a = teacher_targets(fp32, corpus.train, 4, 5, QUIET, False, root=tmp_path)
+    b = teacher_targets(bf16, corpus.train, 4, 5, QUIET, False, root=tmp_path)
+    assert a.path != b.path and '"precision": "bf16"' in (b.path / "meta.json").read_text()
+    assert teacher_targets(bf16, corpus.train, 4, 5, QUIET, False, root=tmp_path).path == b.path
+    # The same distribution up to bf16's 8-bit mantissa: the fp32 teacher's kept tokens
+    # have close log-probabilities under the bf16 one (near-ties may swap which are kept),
+    # and the mass left outside the kept tokens is close.
+    source = batchify(corpus.train, 4)
+    bf16.reset(4)
+    lp = bf16.log_probs(source[:60]).reshape(-1, len(corpus.vocab))
+    assert lp.dtype == torch.float32
+    ta = a.window(0, 60, (0, 4), "cpu")
+    tb = b.window(0, 60, (0, 4), "cpu")
+    torch.testing.assert_close(tb.rest, ta.rest, atol=0.01, rtol=0)
+    torch.testing.assert_close(lp.gather(1, ta.ids), ta.logp, atol=0.05, rtol=0.02)
+    assert (ta.logp - tb.logp).abs().max() > 0  # computed in another arithmetic, not read from fp32's
+
+
 def test_a_student_trains_from_the_cached_targets(tiny_run, tmp_path, monkeypatch):
     teacher, _ = tiny_run
     sets = ["train.epochs=2", "model.hidden_size=32", "train.variable_bptt=true", "distill.top_k=8"]
@@ -362,3 +390,84 @@ def test_an_adaptive_students_top_k_must_fit_its_smallest_part(tiny_run, tmp_pat
     sets = ["model.head=adaptive", "model.adaptive_cutoffs=[10,20]", "distill.top_k=11"]
     with pytest.raises(AwdlstmError, match="distill.top_k=11.*choose at most 10"):
         commands.distill(str(teacher), "tiny", sets, str(tmp_path / "x"), None, log=QUIET)
+
+
+@pytest.mark.parametrize("cutoffs", [(), (10, 20)])
+def test_a_partial_pass_holds_the_first_rows_of_the_whole_one(tiny_run, tmp_path, cutoffs):
+    """distill.coverage = 0.5: the first half of the rows, the whole pass's numbers there,
+    under another key; a window past them holds only its covered positions."""
+    run_dir, _ = tiny_run
+    corpus = load_corpus("synthetic")
+    teacher = Teacher(str(run_dir), corpus.vocab.itos, torch.device("cpu"))
+    B, k = 4, 5
+    whole = teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path, cutoffs=cutoffs)
+    half = teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path, cutoffs=cutoffs, coverage=0.5)
+    R = len(corpus.train) // B
+    assert half.path != whole.path and whole.rows == R and half.rows == round(R / 2)
+    for start, length in ((0, 30), (half.rows - 30, 30)):
+        a, b = whole.window(start, length, (0, B), "cpu"), half.window(start, length, (0, B), "cpu")
+        for name in a._fields:
+            if getattr(a, name) is not None:
+                assert torch.equal(getattr(a, name), getattr(b, name)), name
+    straddle = half.window(half.rows - 10, 30, (1, 3), "cpu")  # 10 covered rows of 30, 2 columns
+    assert straddle.rest.numel() == 10 * 2
+    if cutoffs:
+        assert straddle.cids.size(0) == int((straddle.slot >= 0).sum())
+    assert half.window(half.rows + 5, 30, (0, B), "cpu").rest.numel() == 0
+
+
+def test_past_the_covered_rows_the_soft_term_is_the_hard_loss(tiny_run, tmp_path):
+    """A window of which the first n of N positions are covered: soft = (n · KL_covered + Σ_others CE) / N."""
+    from awdlstm.model.lm import LMOutput
+    from awdlstm.train.hooks import Step
+    from awdlstm.train.losses import LossContext
+    from awdlstm.train.losses.distillation import Distillation
+
+    run_dir, _ = tiny_run
+    corpus = load_corpus("synthetic")
+    V, B, L = len(corpus.vocab), 4, 12
+    cfg = DistillConfig(teacher=str(run_dir), top_k=5, coverage=0.5, temperature=2.0)
+
+    def targets(teacher, k, cutoffs, coverage):
+        return teacher_targets(teacher, corpus.train, B, k, QUIET, False, root=tmp_path, cutoffs=cutoffs,
+                               coverage=coverage)
+
+    term = Distillation(cfg, LossContext(corpus.vocab.itos, torch.device("cpu"), (0, B), targets))
+    source = batchify(corpus.train, B)
+    logits = torch.randn(L, B, V)
+    logp = F.log_softmax(logits, -1)
+
+    out = LMOutput(logits, [], logits, logits)  # a forward without targets: the whole distribution
+
+    def step_at(start):
+        return Step(source[start:start + L], source[start + 1:start + L + 1], out, start)
+
+    R = term.targets.rows
+    n = 5  # covered rows of the window
+    step = step_at(R - n)
+    t = term.targets.window(R - n, L, (0, B), "cpu")
+    kl = cached_soft_loss(logp[:n], t.ids, t.logp, t.rest, cfg)
+    ce = -logp.reshape(L * B, V).gather(1, step.y.reshape(-1, 1))[n * B:].sum() / (L * B)
+    torch.testing.assert_close(term.soft(step), kl * n / L + ce)
+    # Wholly covered: the cached KL alone; wholly past: the hard loss.
+    whole = term.targets.window(0, L, (0, B), "cpu")
+    torch.testing.assert_close(term.soft(step_at(0)), cached_soft_loss(logp, whole.ids, whole.logp, whole.rest, cfg))
+    far = step_at(R + 3)
+    torch.testing.assert_close(term.soft(far), F.nll_loss(logp.reshape(-1, V), far.y.reshape(-1)))
+
+
+def test_coverage_needs_a_cache():
+    with pytest.raises(AwdlstmError, match="distill.coverage=0.5.*distill.top_k"):
+        DistillConfig(teacher="t", coverage=0.5)
+    with pytest.raises(AwdlstmError, match="coverage"):
+        DistillConfig(teacher="t", top_k=5, coverage=0.0)
+
+
+def test_a_student_distills_from_a_partial_pass(tiny_run, tmp_path):
+    teacher, _ = tiny_run
+    logs = []
+    sets = ["train.epochs=1", "model.hidden_size=32", "model.head=adaptive", "model.adaptive_cutoffs=[10,20]",
+            "distill.top_k=8", "distill.coverage=0.3", "distill.teacher_precision=bf16"]
+    res = commands.distill(str(teacher), "tiny", sets, str(tmp_path / "a"), None, log=logs.append)
+    assert math.isfinite(res["valid_loss"])
+    assert any("one pass of the teacher (bf16) over the first" in str(m) for m in logs)

@@ -38,6 +38,15 @@ class Factors(NamedTuple):
     clusters: list[tuple[torch.Tensor, torch.Tensor]]
     target_logp: torch.Tensor
 
+    def first(self, n: int) -> Factors:
+        """The pieces of the first n positions (``target_logp`` flattened to (n,)); a
+        cluster's rows ascend, so its rows below n are a prefix of them."""
+        clusters = []
+        for rows, within in self.clusters:
+            m = int((rows < n).sum())
+            clusters.append((rows[:m], within[:m]))
+        return Factors(self.head[:n], clusters, self.target_logp.reshape(-1)[:n])
+
 
 def factor_log_probs(lp: torch.Tensor, targets: torch.Tensor, cutoffs) -> Factors:
     """Any distribution cut as this head is: lp (N, V) log-probabilities, targets (N,),

@@ -64,7 +64,7 @@ class Machine:
         dev = resolve_device(device, local_rank)
         if precision == "fp16" and dev.type != "cuda":
             raise AwdlstmError("train.precision='fp16' needs a CUDA device; on CPU use 'bf16' or 'fp32'")
-        if precision == "bf16" and dev.type == "cpu" and not _cpu_has_bf16():
+        if precision == "bf16" and dev.type == "cpu" and not cpu_has_bf16():
             warnings.warn("train.precision='bf16': this CPU has no native bfloat16 instructions, so bf16 "
                           "matrix products are emulated and likely slower than fp32", RuntimeWarning, stacklevel=2)
         if dev.type == "cuda":
@@ -181,7 +181,7 @@ def _join_group(backend: str) -> None:
     dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
 
 
-def _cpu_has_bf16() -> bool:
+def cpu_has_bf16() -> bool:
     probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool((probe and probe()) or (amx and amx()))

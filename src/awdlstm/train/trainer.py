@@ -145,15 +145,15 @@ class Trainer:
             layer_groups(lm_layers(self.model), t.lr_layer_decay)
         return build_optimizer(params, self.state.lr, t)
 
-    def _teacher_targets(self, teacher, k: int, cutoffs: tuple[int, ...] = ()):
+    def _teacher_targets(self, teacher, k: int, cutoffs: tuple[int, ...] = (), coverage: float = 1.0):
         """The teacher's cached top k over the training text at this batch size (its tail
-        split at ``cutoffs``): written by the first process (the others wait at the
-        barrier), then memory-mapped by all."""
+        split at ``cutoffs``, the first ``coverage`` of the rows): written by the first
+        process (the others wait at the barrier), then memory-mapped by all."""
         train, B = self.corpus.train, self.cfg.train.batch_size
         if self.machine.is_main:
-            teacher_targets(teacher, train, B, k, self.log, self.progress, cutoffs=cutoffs)
+            teacher_targets(teacher, train, B, k, self.log, self.progress, cutoffs=cutoffs, coverage=coverage)
         self.machine.barrier()
-        return teacher_targets(teacher, train, B, k, _quiet, False, cutoffs=cutoffs)
+        return teacher_targets(teacher, train, B, k, _quiet, False, cutoffs=cutoffs, coverage=coverage)
 
     def start_averaging(self) -> None:
         # An equal-weight running average of every parameter (the tied matrix once),

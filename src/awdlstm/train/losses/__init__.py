@@ -29,7 +29,7 @@ LOSSES: dict[str, type[LossTerm]] = {
 class LossContext:
     """What a term may need besides the config: the corpus's vocabulary, the device, this
     process's columns of the batch, and the cached teacher targets of the training text
-    (``teacher_targets(teacher, k, cutoffs)``: read or written once; teacher_targets.py)."""
+    (``teacher_targets(teacher, k, cutoffs, coverage)``: read or written once; teacher_targets.py)."""
 
     itos: list[str]
     device: torch.device

@@ -49,6 +49,12 @@ each partition is tempered as a whole (the rest as one class). The step costs th
 loss plus (N, k) gathers, where the whole distribution costs a (N, V) projection and its
 softmax; the teacher's pass likewise (teacher_targets.py).
 
+With distill.coverage = f < 1 the cache covers the first f of every column's rows
+(teacher_targets.py); on a window's positions past them the soft term is the hard loss,
+so those train on w_hard + w_soft times the cross-entropy (the weight annealing moves):
+
+    soft = (Σ_covered T² KL + Σ_others CE) / N
+
 With distill.anneal (teacher annealing, Clark et al. 2019, "BAM! Born-Again Multi-Task
 Networks") the soft term's weight moves onto the hard loss as the run spends its budget
 (progress p from 0 to 1, the budget schedule's own clock):
@@ -68,6 +74,7 @@ the cached targets (nothing to save: a position's targets do not depend on the s
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -78,6 +85,8 @@ from ...config import DistillConfig
 from ...errors import AwdlstmError
 from ...model import Hidden
 from ...model.adaptive_softmax import AdaptiveSoftmax, Factors, factor_log_probs
+from ...model.fused_lstm import FusedLSTMLayer
+from ...runtime.machine import cpu_has_bf16
 from ..hooks import LossTerm, Step, budget_progress
 
 
@@ -183,9 +192,12 @@ def _completed_kl(q: torch.Tensor, ids: torch.Tensor, lp: torch.Tensor, rest: to
 
 
 class Teacher:
-    """The teacher model (evaluation mode, no gradients) and the hidden state it carries."""
+    """The teacher model (evaluation mode, no gradients), the hidden state it carries, and
+    the arithmetic it runs in: ``precision`` fp32, or bf16 under autocast (its matrix
+    products in bfloat16, its softmax in fp32; on CPU its fused LSTMs' weights are cast to
+    bf16, for oneDNN's bf16 recurrence: the layer keeps fp32 recurrences under autocast)."""
 
-    def __init__(self, path: str, itos: list[str], device: torch.device):
+    def __init__(self, path: str, itos: list[str], device: torch.device, precision: str = "fp32"):
         if not Path(path).exists():
             raise AwdlstmError(f"distill.teacher={path!r}: no such run folder, checkpoint or model folder")
         self.model, vocab, _, _ = model_from_checkpoint(Path(path), device)
@@ -195,20 +207,33 @@ class Teacher:
                                f"trained on")
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.precision = precision
+        if precision == "bf16" and device.type == "cpu":  # on CUDA autocast alone puts cuDNN's in bf16
+            if not cpu_has_bf16():
+                warnings.warn("distill.teacher_precision='bf16': this CPU has no native bfloat16 instructions, "
+                              "so the teacher runs slower than in fp32")
+            for m in self.model.modules():  # the other cells keep their fp32 recurrences
+                if isinstance(m, FusedLSTMLayer):
+                    m.lstm.to(torch.bfloat16)
         self.vocab_size = len(itos)
         self.hidden: Hidden | None = None
 
     def reset(self, batch_size: int) -> None:
         self.hidden = self.model.init_hidden(batch_size)
 
+    def autocast(self):
+        return torch.autocast(next(self.model.parameters()).device.type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")
+
     @torch.no_grad()
     def log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """x (T, B) -> the teacher's log-probabilities (T, B, V), fp32; the state moves on."""
         if self.hidden is None:
             self.reset(x.size(1))
-        out = self.model(x, self.hidden)
-        self.hidden = out.hidden
-        return self.model.log_probs(out.logits)
+        with self.autocast():
+            out = self.model(x, self.hidden)
+            self.hidden = out.hidden
+            return self.model.log_probs(out.logits)
 
     def own_pieces(self, cutoffs: tuple[int, ...]) -> bool:
         """Whether the teacher's head is an adaptive softmax cut at ``cutoffs`` itself."""
@@ -228,7 +253,8 @@ class Teacher:
         if self.hidden is None:
             self.reset(x.size(1))
         if self.own_pieces(cutoffs):
-            out = self.model(x, self.hidden, targets=y, factors=True)
+            with self.autocast():
+                out = self.model(x, self.hidden, targets=y, factors=True)
             self.hidden = out.hidden
             return out.factors
         lp = self.log_probs(x)
@@ -251,7 +277,7 @@ class Distillation(LossTerm):
 
     def __init__(self, cfg: DistillConfig, context, head: str = "softmax", cutoffs: tuple[int, ...] = ()):
         self.cfg = cfg
-        self.teacher = Teacher(cfg.teacher, context.itos, context.device)
+        self.teacher = Teacher(cfg.teacher, context.itos, context.device, cfg.teacher_precision)
         self.targets = None
         self.cutoffs = cache_cutoffs(cfg.top_k, head, cutoffs)
         self.needs_factors = bool(self.cutoffs)
@@ -262,7 +288,7 @@ class Distillation(LossTerm):
                                    f"{self.teacher.vocab_size}; choose fewer (or 0: the exact loss)")
             if self.cutoffs:
                 self.check_pieces(cfg.top_k, self.cutoffs + (self.teacher.vocab_size,))
-            self.targets = context.teacher_targets(self.teacher, cfg.top_k, self.cutoffs)
+            self.targets = context.teacher_targets(self.teacher, cfg.top_k, self.cutoffs, cfg.coverage)
         self.columns = context.columns
         self.progress = 0.0  # of the run's budget, for distill.anneal
 
@@ -290,17 +316,29 @@ class Distillation(LossTerm):
         return w * (1 - p) * self.soft(step) + w * p * step.ce
 
     def soft(self, step: Step) -> torch.Tensor:
-        """T² · KL(teacher_T ‖ student_T) over the batch, in the form the settings choose."""
+        """T² · KL(teacher_T ‖ student_T) over the batch, in the form the settings choose;
+        past a partial pass's rows (distill.coverage) the hard loss in its place."""
         if self.targets is None:
             return soft_loss(step.logp, self.teacher.log_probs(step.x), self.cfg)
         t = self.targets.window(step.start, step.x.size(0), self.columns, step.x.device)
+        N, n = step.y.numel(), t.rest.numel()  # the window's positions, the first n of them covered
+        if n == 0:
+            return step.ce
         if not self.cutoffs:  # the whole vocabulary's top k
-            return cached_soft_loss(step.logp, t.ids, t.logp, t.rest, self.cfg)
-        factors = step.out.factors
-        if factors is None:  # another term asked for the whole distribution, so the forward built it
-            factors = factor_log_probs(step.logp.reshape(-1, self.teacher.vocab_size), step.y.reshape(-1),
-                                       self.cutoffs)
-        return factored_soft_loss(factors, t, self.cfg)
+            soft = cached_soft_loss(step.logp.reshape(N, -1)[:n], t.ids, t.logp, t.rest, self.cfg)
+        else:
+            factors = step.out.factors
+            if factors is None:  # another term asked for the whole distribution, so the forward built it
+                factors = factor_log_probs(step.logp.reshape(-1, self.teacher.vocab_size), step.y.reshape(-1),
+                                           self.cutoffs)
+            soft = factored_soft_loss(factors if n == N else factors.first(n), t, self.cfg)
+        if n == N:
+            return soft
+        # Both parts as sums over their positions / N: the covered ones' KL, the others' CE.
+        target_logp = step.out.target_logp
+        if target_logp is None:  # a forward without targets
+            target_logp = step.logp.reshape(N, -1).gather(1, step.y.reshape(-1, 1))
+        return soft * (n / N) - target_logp.reshape(-1)[n:].sum() / N
 
     def on_batch(self, loop, clock: float, epoch_fraction: float) -> None:
         # The next batch's weights: the progress after this one (one batch behind the clock,

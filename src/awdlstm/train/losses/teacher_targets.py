@@ -36,12 +36,17 @@ teacher's whole distribution is cut into the same pieces (``factor_log_probs``).
 (NumPy's .npy: a header with dtype and shape, then the array, memory-mapped read-only; a
 window's rows are one contiguous stretch of each file.)
 
+A pass of coverage f < 1 (distill.coverage) writes the first R_f = round(f·R) rows only, the
+same numbers as the whole pass's there (the teacher reads each column from its start either
+way); a window reaching past them gets the targets of its covered rows, its first positions,
+and the loss trains the others on the hard loss (distillation.py).
+
 The teacher reads each column from its start with its state carried from window to window,
 as the on-the-fly loss does (evaluation mode: no dropout), so the stored distribution is
 the one the student would get from the teacher at that position. The key hashes the
 teacher's weights (every tensor's bytes: a retrained teacher at the same path is another
-teacher), the training ids, B, k and the cutoffs; a cache of another teacher or corpus has
-another key and is never read. Folders are written whole (``atomic_folder``) under
+teacher), the training ids, B, k, the cutoffs and the teacher's arithmetic (fp32 or bf16);
+a cache of another teacher, corpus or precision has another key and is never read. Folders are written whole (``atomic_folder``) under
 <cache>/teachers/<key>/.
 """
 
@@ -112,9 +117,15 @@ class TeacherTargets:
     clogp: np.ndarray | None = None  # (M, k) float16
     crest: np.ndarray | None = None  # (M,) float32
 
+    @property
+    def rows(self) -> int:
+        """The rows the pass covered (all R, or the first R_f)."""
+        return self.rest.shape[0]
+
     def window(self, start: int, length: int, columns: tuple[int, int], device) -> Targets:
         """Rows [start, start + length) of this process's columns (b of them), flattened to
-        N = length · b positions: ids int64, the rest float32."""
+        N = length · b positions: ids int64, the rest float32. Of a window past the covered
+        rows only the covered ones: its first positions (none where it starts past them)."""
         c0, c1 = columns
         rows = slice(start, start + length)
         k = self.ids.shape[-1]
@@ -146,36 +157,62 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def cache_key(teacher_digest: str, train_ids, batch_size: int, k: int, cutoffs: tuple[int, ...] = ()) -> str:
+def cache_key(teacher_digest: str, train_ids, batch_size: int, k: int, cutoffs: tuple[int, ...] = (),
+              precision: str = "fp32", rows: int | None = None) -> str:
+    """``rows``: the rows covered when fewer than all (distill.coverage)."""
     ids = np.ascontiguousarray(np.asarray(train_ids))
+    # An fp32 pass over every row keeps the key of format 3's first caches, so they stay valid.
+    extra = ("" if precision == "fp32" else f"{precision}:") + ("" if rows is None else f"rows={rows}:")
     h = hashlib.sha256(f"teacher-targets:{FORMAT}:{teacher_digest}:{batch_size}:{k}:{list(cutoffs)}:"
-                       f"{ids.dtype.str}:".encode())
+                       f"{extra}{ids.dtype.str}:".encode())
     h.update(memoryview(ids).cast("B"))
     return h.hexdigest()[:24]
 
 
-def teacher_targets(teacher, train_ids, batch_size: int, k: int, log=print, progress: bool = True,
-                    root: Path | None = None, cutoffs: tuple[int, ...] = ()) -> TeacherTargets:
-    """The cache of ``teacher`` (a ``Teacher``: model and state) on ``train_ids`` at batch
-    ``batch_size``, cut at the student's ``cutoffs`` when given: read when it exists, else
-    written first (one teacher pass over the training text, shown with a progress bar)."""
-    cutoffs = tuple(int(c) for c in cutoffs)
+def covered_rows(rows: int, coverage: float) -> int:
+    """The first rows of R that a pass of ``coverage`` (0, 1] writes: at least one."""
+    return max(1, min(rows, round(coverage * rows)))
+
+
+def cache_path(teacher, train_ids, batch_size: int, k: int, cutoffs: tuple[int, ...] = (),
+               root: Path | None = None, coverage: float = 1.0) -> tuple[Path, str]:
+    """(the cache folder of these targets, the teacher's weights digest)."""
+    # The weights as the teacher computes with them (bf16 LSTMs hashed as bf16: teachers that
+    # round alike compute alike) and the precision, which also decides the head's arithmetic.
     digest = weights_digest(teacher.model)
-    path = (root or cache_root() / "teachers") / cache_key(digest, train_ids, batch_size, k, cutoffs)
+    R = len(train_ids) // batch_size
+    rows = covered_rows(R, coverage)
+    key = cache_key(digest, train_ids, batch_size, k, tuple(int(c) for c in cutoffs), teacher.precision,
+                    None if rows == R else rows)
+    return (root or cache_root() / "teachers") / key, digest
+
+
+def teacher_targets(teacher, train_ids, batch_size: int, k: int, log=print, progress: bool = True,
+                    root: Path | None = None, cutoffs: tuple[int, ...] = (), coverage: float = 1.0) -> TeacherTargets:
+    """The cache of ``teacher`` (a ``Teacher``: model and state) on ``train_ids`` at batch
+    ``batch_size``, cut at the student's ``cutoffs`` when given, over the first ``coverage``
+    of the rows: read when it exists, else written first (one teacher pass over that text,
+    shown with a progress bar)."""
+    cutoffs = tuple(int(c) for c in cutoffs)
+    path, digest = cache_path(teacher, train_ids, batch_size, k, cutoffs, root, coverage)
+    precision, R = teacher.precision, len(train_ids) // batch_size
+    covered = covered_rows(R, coverage)
     found = read_targets(path)
     if found is not None:
         log(f"teacher targets: {path} (cached, top {k})")
         return found
     if path.exists():  # damaged or cut short: written anew
         shutil.rmtree(path)
-    log(f"teacher targets: one pass of the teacher over the training text, the top {k} tokens per position, "
+    share = "the training text" if covered == R else f"the first {covered:,} of the training text's {R:,} rows"
+    log(f"teacher targets: one pass of the teacher ({precision}) over {share}, the top {k} tokens per position, "
         f"into {path}")
     with atomic_folder(path) as tmp:
         write = _write_factored if cutoffs else _write
-        write(tmp, teacher, batchify(train_ids, batch_size), k, cutoffs, progress)
-        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "teacher": digest, "batch_size": batch_size,
-                                                   "k": k, "cutoffs": list(cutoffs), "vocab": teacher.vocab_size,
-                                                   "rows": len(train_ids) // batch_size}, indent=1))
+        write(tmp, teacher, batchify(train_ids, batch_size), k, cutoffs, progress, covered)
+        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "teacher": digest, "precision": precision,
+                                                   "batch_size": batch_size, "k": k, "cutoffs": list(cutoffs),
+                                                   "vocab": teacher.vocab_size, "rows": covered, "of_rows": R},
+                                                  indent=1))
     found = read_targets(path)
     if found is None:
         raise OSError(f"{path}: the teacher targets just written cannot be read back")
@@ -235,9 +272,9 @@ def _store_rows(out: dict, start: int, end: int, t: Targets, B: int, dtype) -> N
 
 
 @torch.no_grad()
-def _write(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs, progress: bool) -> None:
-    """The whole vocabulary's top k at every row of ``source`` (R, B)."""
-    (rows, B), dtype = source.shape, id_dtype(teacher.vocab_size)
+def _write(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs, progress: bool, rows: int) -> None:
+    """The whole vocabulary's top k at the first ``rows`` rows of ``source`` (R, B)."""
+    B, dtype = source.size(1), id_dtype(teacher.vocab_size)
     out = _arrays(folder, {"ids": (dtype, (rows, B, k)), "logp": (np.float16, (rows, B, k)),
                            "rest": (np.float32, (rows, B))})
     teacher.reset(B)
@@ -256,11 +293,12 @@ def _write(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs, progres
 
 @torch.no_grad()
 def _write_factored(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs: tuple[int, ...],
-                    progress: bool) -> None:
-    """The head's partition at every row of ``source`` (R, B) and each next token's cluster
-    where it has one (layout above); row R − 1 has no next token and stays zero."""
-    (rows, B), dtype = source.shape, id_dtype(teacher.vocab_size)
-    slot = cluster_slots(source, cutoffs[0])
+                    progress: bool, rows: int) -> None:
+    """The head's partition at the first ``rows`` rows of ``source`` (R, B) and each next
+    token's cluster where it has one (layout above); row R − 1 has no next token and stays zero."""
+    B, dtype = source.size(1), id_dtype(teacher.vocab_size)
+    slot = cluster_slots(source[:rows + 1], cutoffs[0])[:rows]  # the next tokens of the covered rows
+    last = min(rows, source.size(0) - 1)  # the rows with a next token
     # At least one row of cluster arrays (never read where no next token lies past the shortlist).
     M, n = max(int(slot.max()) + 1, 1), len(cutoffs)
     out = _arrays(folder, {"ids": (dtype, (rows, B, k)), "logp": (np.float16, (rows, B, k)),
@@ -272,8 +310,8 @@ def _write_factored(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs
     device = next(teacher.model.parameters()).device
     step = rows_per_forward(B, teacher.head_width(cutoffs))
     with progress_bar(total=rows, desc="teacher targets", unit="row", enabled=progress) as bar:
-        for start in range(0, rows - 1, step):
-            end = min(start + step, rows - 1)
+        for start in range(0, last, step):
+            end = min(start + step, last)
             x, y = source[start:end].to(device), source[start + 1:end + 1].to(device)
             t = factored_targets(teacher.factors(x, y, cutoffs), k)
             _store_rows(out, start, end, t, B, dtype)
@@ -284,7 +322,7 @@ def _write_factored(folder: Path, teacher, source: torch.Tensor, k: int, cutoffs
             out["clogp"][here[keep]] = t.clogp.cpu().numpy()[order].astype(np.float16)
             out["crest"][here[keep]] = t.crest.cpu().numpy()[order]
             bar.update(end - start)
-        bar.update(1)  # the last row
+        bar.update(rows - last)  # the last row, where covered
     for a in out.values():
         a.flush()
     teacher.hidden = None
