@@ -23,14 +23,13 @@ import time
 from pathlib import Path
 
 import torch
+from distill_step import STUDENT  # distill_compare.py's student
 
 from awdlstm.checkpoints.run_folder import corpus_for
 from awdlstm.config import build_config
 from awdlstm.data.batching import batchify
 from awdlstm.train.losses.distillation import Teacher, cache_cutoffs
 from awdlstm.train.losses.teacher_targets import teacher_targets, top_k_targets
-
-STUDENT = ["model.emb_size=128", "model.hidden_size=256"]  # distill_compare.py's student
 
 
 def time_pass(teacher: Teacher, ids, batch_size: int, k: int, cutoffs) -> float:
