@@ -54,10 +54,8 @@ def compare(fp32: Teacher, bf16: Teacher, ids, batch_size: int, k: int, cutoffs,
         nll["fp32"] -= a.gather(1, y[:, None]).sum().item()
         nll["bf16"] -= b.gather(1, y[:, None]).sum().item()
         kl += (a.exp() * (a - b)).sum().item()
-        if cutoffs:  # the sets the cache keeps: the shortlist's top k
-            ta, tb = top_k_targets(a[:, :cutoffs[0]], k), top_k_targets(b[:, :cutoffs[0]], k)
-        else:
-            ta, tb = top_k_targets(a, k), top_k_targets(b, k)
+        width = cutoffs[0] if cutoffs else a.size(1)  # the sets the cache keeps: the shortlist's top k
+        ta, tb = top_k_targets(a[:, :width], k), top_k_targets(b[:, :width], k)
         same += (ta.ids.sort(1).values == tb.ids.sort(1).values).all(1).sum().item()
         positions += y.numel()
     return {"ppl_fp32": float(torch.tensor(nll["fp32"] / positions).exp()),

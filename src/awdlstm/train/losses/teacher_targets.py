@@ -45,8 +45,9 @@ The teacher reads each column from its start with its state carried from window 
 as the on-the-fly loss does (evaluation mode: no dropout), so the stored distribution is
 the one the student would get from the teacher at that position. The key hashes the
 teacher's weights (every tensor's bytes: a retrained teacher at the same path is another
-teacher), the training ids, B, k, the cutoffs and the teacher's arithmetic (fp32 or bf16);
-a cache of another teacher, corpus or precision has another key and is never read. Folders are written whole (``atomic_folder``) under
+teacher), the training ids, B, k, the cutoffs, the teacher's arithmetic (fp32 or bf16) and
+the rows a partial pass covers; a cache of another teacher, corpus, precision or coverage
+has another key and is never read. Folders are written whole (``atomic_folder``) under
 <cache>/teachers/<key>/.
 """
 
@@ -175,8 +176,8 @@ def covered_rows(rows: int, coverage: float) -> int:
 
 
 def cache_path(teacher, train_ids, batch_size: int, k: int, cutoffs: tuple[int, ...] = (),
-               root: Path | None = None, coverage: float = 1.0) -> tuple[Path, str]:
-    """(the cache folder of these targets, the teacher's weights digest)."""
+               root: Path | None = None, coverage: float = 1.0) -> tuple[Path, str, int]:
+    """(the cache folder of these targets, the teacher's weights digest, the rows it covers)."""
     # The weights as the teacher computes with them (bf16 LSTMs hashed as bf16: teachers that
     # round alike compute alike) and the precision, which also decides the head's arithmetic.
     digest = weights_digest(teacher.model)
@@ -184,7 +185,7 @@ def cache_path(teacher, train_ids, batch_size: int, k: int, cutoffs: tuple[int, 
     rows = covered_rows(R, coverage)
     key = cache_key(digest, train_ids, batch_size, k, tuple(int(c) for c in cutoffs), teacher.precision,
                     None if rows == R else rows)
-    return (root or cache_root() / "teachers") / key, digest
+    return (root or cache_root() / "teachers") / key, digest, rows
 
 
 def teacher_targets(teacher, train_ids, batch_size: int, k: int, log=print, progress: bool = True,
@@ -194,9 +195,8 @@ def teacher_targets(teacher, train_ids, batch_size: int, k: int, log=print, prog
     of the rows: read when it exists, else written first (one teacher pass over that text,
     shown with a progress bar)."""
     cutoffs = tuple(int(c) for c in cutoffs)
-    path, digest = cache_path(teacher, train_ids, batch_size, k, cutoffs, root, coverage)
+    path, digest, covered = cache_path(teacher, train_ids, batch_size, k, cutoffs, root, coverage)
     precision, R = teacher.precision, len(train_ids) // batch_size
-    covered = covered_rows(R, coverage)
     found = read_targets(path)
     if found is not None:
         log(f"teacher targets: {path} (cached, top {k})")
