@@ -16,9 +16,22 @@ from awdlstm.data.batching import batchify
 from awdlstm.errors import AwdlstmError
 from awdlstm.model.adaptive_softmax import AdaptiveSoftmax, Factors, factor_log_probs
 from awdlstm.train.losses.distillation import Teacher, cached_soft_loss, factored_soft_loss, soft_loss
-from awdlstm.train.losses.teacher_targets import Targets, factored_targets, teacher_targets
+from awdlstm.train.losses.teacher_targets import Targets, factored_targets, teacher_targets, top_k
 
 QUIET = lambda *a, **k: None  # noqa: E731
+
+
+@pytest.mark.parametrize("k", [3, 40, 64])
+def test_top_k_selects_what_torch_topk_selects_in_its_order(k):
+    # 40 and 64 take NumPy's selection (64·k > 2,000), 3 torch.topk; ties broken alike is not
+    # promised, so the values are distinct.
+    x = torch.randn(50, 2000, dtype=torch.float64).float()
+    x[:, 7] = x.max() + 1  # one column leads every row
+    values, cols = top_k(x[:, :-1], k)  # a strided view, as the head's shortlist is
+    want = x[:, :-1].topk(k, -1)
+    assert values.shape == cols.shape == (50, k) and cols.dtype == torch.int64
+    assert torch.equal(values, want.values) and torch.equal(cols, want.indices)
+    assert (cols[:, 0] == 7).all()
 
 
 def test_cached_targets_are_the_teachers_distribution_on_the_kept_tokens(tiny_run, tmp_path):

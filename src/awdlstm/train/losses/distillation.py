@@ -138,7 +138,10 @@ def factored_soft_loss(factors, t, cfg: DistillConfig) -> torch.Tensor:
     tiny = torch.finfo(torch.float32).tiny
     n, T = len(factors.clusters), cfg.temperature
     head = factors.head  # (N, c_1 + n)
-    q_head = torch.cat([head.gather(1, t.ids), head[:, -n:]], 1)  # (N, k + n)
+    # The kept words and the n cluster columns in one gather: its backward is one (N, c_1 + n)
+    # scatter, where a gather and a slice each zero-fill and add a gradient of the head's size.
+    clusters = torch.arange(head.size(1) - n, head.size(1), device=head.device).expand(head.size(0), n)
+    q_head = head.gather(1, torch.cat([t.ids, clusters], 1))  # (N, k + n)
     lp_head = torch.cat([t.logp.float(), t.mass.float().clamp_min(tiny).log()], 1)
     total = partition_kl(q_head, lp_head, t.rest.float().unsqueeze(1), T).sum()
     for rows, within in factors.clusters:  # within (n_i, c_{i+1} − c_i), rows (n_i,) of N

@@ -223,8 +223,26 @@ def top_k_targets(lp: torch.Tensor, k: int) -> Targets:
     """lp (N, V) the teacher's log-probabilities, fp32 -> its k most probable tokens (N, k),
     descending, their log-probabilities and the others' mass rest (N,), summed over the tail
     itself (1 − Σ kept would leave fp32's rounding, ~1e-7, where the tail is smaller)."""
-    top, idx = lp.topk(k, dim=-1)
+    top, idx = top_k(lp, k)
     return Targets(idx, top, lp.exp().scatter_(-1, idx, 0.0).sum(-1))
+
+
+def top_k(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x (N, W) -> its k largest values per row and their columns (N, k), descending:
+    ``torch.topk``, or on CPU where that is slow NumPy's selection. On CPU torch.topk keeps
+    a partial sort only while 64·k ≤ W and sorts whole rows above (71 ms for 3,904 rows of
+    2,000 at k = 64, against 29 ms at k = 16); ``np.argpartition`` selects the k in linear
+    time whatever k (42 ms), then only the k are sorted."""
+    W = x.size(-1)
+    if x.device.type != "cpu" or x.dim() != 2 or x.dtype not in (torch.float32, torch.float64) or 64 * k <= W \
+            or k >= W:
+        return x.topk(k, dim=-1)
+    a = x.detach().numpy()
+    cols = np.argpartition(a, W - k, axis=-1)[:, W - k:]  # the k largest, in no order
+    vals = np.take_along_axis(a, cols, -1)
+    order = np.argsort(-vals, axis=-1, kind="stable")
+    return (torch.from_numpy(np.take_along_axis(vals, order, -1)),
+            torch.from_numpy(np.take_along_axis(cols, order, -1)))
 
 
 def factored_targets(f: Factors, k: int) -> Targets:
