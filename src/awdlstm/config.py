@@ -157,9 +157,8 @@ class DistillConfig(Validated):
                             "term's weight moved onto it", "unit")
     # bf16 on CPUs with native bfloat16 instructions (AVX512-BF16, AMX) ran the pass of a
     # cpu-ptb teacher 1.6-1.8x faster (oneDNN's bf16 LSTM 2.1x, 3.5x with AMX; the top k
-    # stays fp32's) and moved
-    # its distribution by a KL of 1e-4 nats per position (benchmarks/teacher_pass.py). A
-    # cache made at one precision is never read at the other.
+    # stays fp32's) and moved its distribution by a KL of 1e-4 nats per position
+    # (benchmarks/teacher_pass.py). A cache made at one precision is never read at the other.
     teacher_precision: str = param("fp32", "the teacher's arithmetic: fp32, or bf16 (its matrix products and "
                                    "LSTM recurrences in bfloat16, its softmax in fp32)", ("fp32", "bf16"))
 
