@@ -16,6 +16,7 @@ A model that forgets k pays an extra ln K on each closer.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,7 +111,9 @@ def write_synthetic(spec: SyntheticSpec, folder) -> None:
     rng = np.random.default_rng(spec.seed)
     for split, n in (("train", spec.train_lines), ("valid", spec.eval_lines), ("test", spec.eval_lines)):
         text = "\n".join(generate_lines(spec, n, rng)) + "\n"
-        tmp = folder / f".{split}.txt.tmp"
+        # One temporary name per process: runs started together (an ablation's variants) may
+        # generate the same corpus at once; the text is the same, so whichever lands last wins.
+        tmp = folder / f".{split}.txt.tmp-{os.getpid()}"
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(folder / f"{split}.txt")
 
