@@ -15,14 +15,15 @@ A model that forgets k pays an extra ln K on each closer.
 
 from __future__ import annotations
 
+import json
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import AwdlstmError
 from .paths import cache_root
+from .token_cache import atomic_folder
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,7 @@ def write_synthetic(spec: SyntheticSpec, folder) -> None:
     rng = np.random.default_rng(spec.seed)
     for split, n in (("train", spec.train_lines), ("valid", spec.eval_lines), ("test", spec.eval_lines)):
         text = "\n".join(generate_lines(spec, n, rng)) + "\n"
-        # One temporary name per process: runs started together (an ablation's variants) may
-        # generate the same corpus at once; the text is the same, so whichever lands last wins.
-        tmp = folder / f".{split}.txt.tmp-{os.getpid()}"
+        tmp = folder / f".{split}.txt.tmp"
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(folder / f"{split}.txt")
 
@@ -122,5 +121,9 @@ def ensure_synthetic(spec: SyntheticSpec):
     """The folder of ``spec`` in the cache, generated on first use."""
     folder = cache_root() / "corpora" / f"synthetic-{spec.key()}"
     if not all((folder / f"{s}.txt").is_file() for s in ("train", "valid", "test")):
-        write_synthetic(spec, folder)
+        # Written whole under a temporary name: runs started together (an ablation's variants)
+        # generate it at once, and none may read another's half-written files.
+        with atomic_folder(folder) as tmp:
+            write_synthetic(spec, tmp)
+            (tmp / "meta.json").write_text(json.dumps({"synthetic": spec.key()}))
     return folder
